@@ -1,0 +1,145 @@
+//! The architecture document: one self-describing JSON object per architecture.
+//!
+//! ```json
+//! {"schema_version": 1, "space": "nb201", "genotype": "|nor_conv_3x3~0|+...",
+//!  "knobs": {"channels": 8}, "network": {"nodes": [...]}}
+//! ```
+//!
+//! `genotype` is in the space's native notation; `network` is the decoded IR, so a reader needs
+//! no space definition to rebuild the network. `knobs` records width/depth scaling, if any.
+
+use serde::{Deserialize, Serialize};
+
+use super::{AnyGenotype, AnySpace, Knobs, SpaceError};
+use crate::ir::doc::{DocError, NetworkDoc};
+use crate::ir::Network;
+
+/// The schema version written by this build; newer documents are refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One architecture: space, genotype and decoded network.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchDocument {
+    /// Format version ([`SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// Name of the space the genotype belongs to.
+    pub space: String,
+    /// The genotype in the space's native notation.
+    pub genotype: serde_json::Value,
+    /// Width/depth knobs the network was decoded with.
+    #[serde(default, skip_serializing_if = "Knobs::is_empty")]
+    pub knobs: Knobs,
+    /// The decoded network.
+    pub network: NetworkDoc,
+}
+
+/// Why an architecture document cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchDocError {
+    /// Not valid JSON, or a field is missing or of the wrong type.
+    #[error("architecture document: {message}")]
+    Malformed {
+        /// What is wrong, with the JSON path of the field.
+        message: String,
+    },
+    /// Written by a newer evonas.
+    #[error("architecture document has schema_version {found}; this evonas reads up to {SCHEMA_VERSION}; upgrade evonas")]
+    TooNew {
+        /// The document's version.
+        found: u32,
+    },
+    /// The `network` field is not a valid network.
+    #[error("architecture document: field `network`: {0}")]
+    Network(#[from] DocError),
+    /// The genotype does not belong to the space or does not parse.
+    #[error("architecture document: field `genotype`: {0}")]
+    Genotype(#[from] SpaceError),
+    /// The document names a different space.
+    #[error("architecture document is for space `{found}`, not `{expected}`")]
+    OtherSpace {
+        /// The space asked for.
+        expected: String,
+        /// The space in the document.
+        found: String,
+    },
+    /// The stored network is not what the genotype decodes to.
+    #[error("architecture document: `network` does not match what `genotype` decodes to in space `{space}` (edited by hand, or written by another version of the space)")]
+    Mismatch {
+        /// The space.
+        space: String,
+    },
+}
+
+impl ArchDocument {
+    /// The document of a genotype in `space` (already carrying `knobs`).
+    pub fn new(space: &AnySpace, knobs: Knobs, g: &AnyGenotype) -> Result<Self, SpaceError> {
+        let net = space.decode(g)?;
+        Ok(ArchDocument {
+            schema_version: SCHEMA_VERSION,
+            space: space.name().to_string(),
+            genotype: space.to_value(g)?,
+            knobs,
+            network: NetworkDoc::from_network(&net),
+        })
+    }
+
+    /// Parses a document from JSON text, naming the offending field on error.
+    pub fn from_json(text: &str) -> Result<Self, ArchDocError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ArchDocError::Malformed {
+                message: format!("invalid JSON: {e}"),
+            })?;
+        Self::from_value(value)
+    }
+
+    /// Parses a document from a JSON value.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ArchDocError> {
+        if let Some(v) = value.get("schema_version").and_then(|v| v.as_u64()) {
+            if v > u64::from(SCHEMA_VERSION) {
+                return Err(ArchDocError::TooNew {
+                    found: u32::try_from(v).unwrap_or(u32::MAX),
+                });
+            }
+        }
+        let doc: ArchDocument =
+            serde_path_to_error::deserialize(value).map_err(|e| ArchDocError::Malformed {
+                message: format!("field `{}`: {}", e.path(), e.inner()),
+            })?;
+        Ok(doc)
+    }
+
+    /// Pretty JSON.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).expect("documents serialise")
+    }
+
+    /// One-line JSON.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("documents serialise")
+    }
+
+    /// The network, validated.
+    pub fn network(&self) -> Result<Network, ArchDocError> {
+        Ok(self.network.to_network()?)
+    }
+
+    /// The genotype in `space` (which must be the document's space, knobs not yet applied),
+    /// checked against the stored network.
+    pub fn genotype(&self, space: &AnySpace) -> Result<AnyGenotype, ArchDocError> {
+        if space.name() != self.space {
+            return Err(ArchDocError::OtherSpace {
+                expected: space.name().to_string(),
+                found: self.space.clone(),
+            });
+        }
+        let g = space.from_value(&self.genotype)?;
+        let decoded = space.with_knobs(&self.knobs).decode(&g)?;
+        if decoded != self.network()? {
+            return Err(ArchDocError::Mismatch {
+                space: self.space.clone(),
+            });
+        }
+        Ok(g)
+    }
+}

@@ -1,0 +1,601 @@
+//! The NASNet / AmoebaNet cell space (Zoph et al. 2018, Real et al. 2019) in the DARTS form.
+//!
+//! A genotype has a normal and a reduction cell of `B` blocks (5). Block `b` sums two
+//! `(op, input)` pairs; input 0 is the output of the cell before the previous one, input 1 the
+//! previous cell's, input `2 + k` block `k`'s. The cell output concatenates the block outputs no
+//! other block uses (NASNet's rule; `concat = "all"` takes every block, as DARTS does).
+//!
+//! Notation (DARTS' `Genotype`, as JSON):
+//! `{"normal": [["sep_conv_3x3", 0], ["skip_connect", 1], ...], "normal_concat": [4, 5, 6],
+//!   "reduce": [...], "reduce_concat": [...]}`; the concat lists may be left out.
+//!
+//! Skeleton (DARTS `NetworkCIFAR`): a 3x3 conv stem with `stem_multiplier * C` channels and
+//! batch norm; stages of N normal cells with reduction cells between them, channels doubling at
+//! each reduction; each cell first maps its two inputs to C channels (1x1 ReLU-Conv-BN, or
+//! factorized reduction after a reduction cell); global pooling and a linear classifier.
+
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+
+use super::ops::{OpDef, OpSet};
+use super::{pick_other, Knobs, SpaceError};
+use crate::ir::blocks::{self, ConvGeometry};
+use crate::ir::{GraphError, Network, NetworkBuilder, NodeId, Shape};
+
+/// One block: two `(input, op)` pairs whose results are summed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Block {
+    /// Input state of each pair (0, 1: cell inputs; 2 + k: block k).
+    pub inputs: [u8; 2],
+    /// Op index of each pair.
+    pub ops: [u8; 2],
+}
+
+/// One cell: its blocks in order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cell {
+    /// The blocks; block `b` may read states `0..2 + b`.
+    pub blocks: Vec<Block>,
+}
+
+/// A NASNet genotype: a normal and a reduction cell.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Genotype {
+    /// The normal cell.
+    pub normal: Cell,
+    /// The reduction cell.
+    pub reduce: Cell,
+}
+
+/// Which kind of mutation [`NasNet::mutate_detailed`] applied (Real et al. 2019).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mutation {
+    /// One pair reads a different hidden state.
+    HiddenState,
+    /// One pair applies a different op.
+    Op,
+    /// No change.
+    Identity,
+}
+
+/// Which block outputs a cell concatenates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcatRule {
+    /// Block outputs no other block reads (NASNet, AmoebaNet).
+    Unused,
+    /// Every block output (DARTS).
+    All,
+}
+
+/// Relative weights of the three mutations.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutationWeights {
+    /// Hidden-state mutation.
+    pub hidden_state: f64,
+    /// Op mutation.
+    pub op: f64,
+    /// Identity (no change).
+    pub identity: f64,
+}
+
+/// The TOML form of a NASNet-family space.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Space name.
+    pub name: String,
+    /// Always `"nasnet"`.
+    pub family: String,
+    /// One-line description.
+    #[serde(default)]
+    pub description: String,
+    /// Blocks per cell (5).
+    pub blocks: u32,
+    /// Which block outputs form the cell output.
+    pub concat: ConcatRule,
+    /// Candidate ops.
+    pub ops: Vec<OpDef>,
+    /// Mutation weights.
+    pub mutation: MutationWeights,
+    /// Macro skeleton.
+    pub skeleton: Skeleton,
+}
+
+/// The NASNet macro skeleton.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Skeleton {
+    /// Input `[channels, height, width]`.
+    pub input: [u32; 3],
+    /// Output classes.
+    pub classes: u32,
+    /// Cell channels C of the first stage.
+    pub channels: u32,
+    /// Stem channels are `stem_multiplier * C`.
+    pub stem_multiplier: u32,
+    /// Stages (reduction cells sit between them).
+    pub stages: u32,
+    /// Normal cells per stage (N).
+    pub cells_per_stage: u32,
+}
+
+/// JSON notation of a genotype.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notation {
+    /// Normal cell pairs `(op, input)`, two per block.
+    pub normal: Vec<(String, u32)>,
+    /// Concatenated states of the normal cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normal_concat: Option<Vec<u32>>,
+    /// Reduction cell pairs.
+    pub reduce: Vec<(String, u32)>,
+    /// Concatenated states of the reduction cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reduce_concat: Option<Vec<u32>>,
+}
+
+/// A NASNet-family space.
+#[derive(Clone, Debug)]
+pub struct NasNet {
+    name: String,
+    description: String,
+    blocks: usize,
+    concat: ConcatRule,
+    ops: OpSet,
+    mutation: MutationWeights,
+    skeleton: Skeleton,
+}
+
+impl NasNet {
+    /// Builds the space from its parsed TOML.
+    pub fn from_config(c: Config) -> Result<Self, String> {
+        if !(1..=32).contains(&c.blocks) {
+            return Err(format!(
+                "`blocks` must be between 1 and 32, got {}",
+                c.blocks
+            ));
+        }
+        let m = c.mutation;
+        let weights = [m.hidden_state, m.op, m.identity];
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err("mutation weights must be finite, non-negative and not all zero".into());
+        }
+        let s = &c.skeleton;
+        if s.stages == 0
+            || s.channels < 2
+            || s.stem_multiplier == 0
+            || s.classes == 0
+            || s.input.contains(&0)
+        {
+            return Err(
+                "skeleton: input, classes, stem_multiplier and stages must be positive, channels >= 2"
+                    .into(),
+            );
+        }
+        Ok(NasNet {
+            name: c.name,
+            description: c.description,
+            blocks: c.blocks as usize,
+            concat: c.concat,
+            ops: OpSet::new(c.ops)?,
+            mutation: c.mutation,
+            skeleton: c.skeleton,
+        })
+    }
+
+    /// Space name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One-line description.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The candidate ops.
+    pub fn ops(&self) -> &OpSet {
+        &self.ops
+    }
+
+    /// Blocks per cell.
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+
+    /// Applies width/depth knobs to the skeleton.
+    pub fn with_knobs(&self, k: &Knobs) -> Self {
+        let mut s = self.clone();
+        if let Some(c) = k.channels {
+            s.skeleton.channels = c.max(2);
+        }
+        if let Some(n) = k.cells {
+            s.skeleton.cells_per_stage = n;
+        }
+        s
+    }
+
+    /// log10 of the number of genotypes: per cell, prod over blocks of ((2+b) * ops)^2.
+    pub fn log10_size(&self) -> f64 {
+        let ops = self.ops.len() as f64;
+        let per_cell: f64 = (0..self.blocks)
+            .map(|b| 2.0 * ((2 + b) as f64 * ops).log10())
+            .sum();
+        2.0 * per_cell
+    }
+
+    fn sample_cell(&self, rng: &mut dyn RngCore) -> Cell {
+        let blocks = (0..self.blocks)
+            .map(|b| {
+                let states = u8::try_from(2 + b).expect("at most 34 states");
+                Block {
+                    inputs: [rng.random_range(0..states), rng.random_range(0..states)],
+                    ops: [
+                        rng.random_range(0..self.ops.count()),
+                        rng.random_range(0..self.ops.count()),
+                    ],
+                }
+            })
+            .collect();
+        Cell { blocks }
+    }
+
+    /// A uniformly random genotype.
+    pub fn sample(&self, rng: &mut dyn RngCore) -> Genotype {
+        Genotype {
+            normal: self.sample_cell(rng),
+            reduce: self.sample_cell(rng),
+        }
+    }
+
+    /// One mutation of Real et al. (2019): pick a cell, then a hidden-state, op or identity
+    /// mutation by the configured weights. Returns the child and the mutation applied.
+    pub fn mutate_detailed(&self, g: &Genotype, rng: &mut dyn RngCore) -> (Genotype, Mutation) {
+        let m = self.mutation;
+        let total = m.hidden_state + m.op + m.identity;
+        let r = rng.random::<f64>() * total;
+        let mut kind = if r < m.hidden_state {
+            Mutation::HiddenState
+        } else if r < m.hidden_state + m.op {
+            Mutation::Op
+        } else {
+            Mutation::Identity
+        };
+        if kind == Mutation::Op && self.ops.count() < 2 {
+            kind = Mutation::HiddenState;
+        }
+        let mut child = g.clone();
+        if kind == Mutation::Identity {
+            return (child, kind);
+        }
+        let cell = if rng.random_bool(0.5) {
+            &mut child.normal
+        } else {
+            &mut child.reduce
+        };
+        let b = rng.random_range(0..cell.blocks.len());
+        let pair = rng.random_range(0..2);
+        let block = &mut cell.blocks[b];
+        match kind {
+            Mutation::HiddenState => {
+                let states = u8::try_from(2 + b).expect("at most 34 states");
+                block.inputs[pair] = pick_other(rng, states, block.inputs[pair]);
+            }
+            Mutation::Op => {
+                block.ops[pair] = pick_other(rng, self.ops.count(), block.ops[pair]);
+            }
+            Mutation::Identity => unreachable!("returned above"),
+        }
+        (child, kind)
+    }
+
+    /// The states a cell concatenates into its output, in increasing order.
+    pub fn concat_states(&self, cell: &Cell) -> Vec<usize> {
+        let n = cell.blocks.len();
+        match self.concat {
+            ConcatRule::All => (2..2 + n).collect(),
+            ConcatRule::Unused => {
+                let mut used = vec![false; n + 2];
+                for b in &cell.blocks {
+                    for &i in &b.inputs {
+                        used[usize::from(i)] = true;
+                    }
+                }
+                (2..2 + n).filter(|&s| !used[s]).collect()
+            }
+        }
+    }
+
+    fn cell_notation(&self, cell: &Cell) -> (Vec<(String, u32)>, Vec<u32>) {
+        let pairs = cell
+            .blocks
+            .iter()
+            .flat_map(|b| {
+                (0..2).map(move |p| (self.ops.get(b.ops[p]).name.clone(), u32::from(b.inputs[p])))
+            })
+            .collect();
+        let concat = self
+            .concat_states(cell)
+            .into_iter()
+            .map(|s| u32::try_from(s).expect("small state index"))
+            .collect();
+        (pairs, concat)
+    }
+
+    /// The JSON notation of a genotype.
+    pub fn notation(&self, g: &Genotype) -> Notation {
+        let (normal, normal_concat) = self.cell_notation(&g.normal);
+        let (reduce, reduce_concat) = self.cell_notation(&g.reduce);
+        Notation {
+            normal,
+            normal_concat: Some(normal_concat),
+            reduce,
+            reduce_concat: Some(reduce_concat),
+        }
+    }
+
+    /// Prints the notation as one-line JSON.
+    pub fn format(&self, g: &Genotype) -> String {
+        serde_json::to_string(&self.notation(g)).expect("notation serialises")
+    }
+
+    /// Parses the JSON notation.
+    pub fn parse(&self, text: &str) -> Result<Genotype, SpaceError> {
+        let n: Notation = super::parse_json_named(text, &self.name)?;
+        self.from_notation(&n, text)
+    }
+
+    /// Parses the notation from a JSON value.
+    pub fn from_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
+        let text = value.to_string();
+        let n: Notation =
+            serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
+                space: self.name.clone(),
+                input: text.clone(),
+                message: format!("at `{}`: {}", e.path(), e.inner()),
+            })?;
+        self.from_notation(&n, &text)
+    }
+
+    fn from_notation(&self, n: &Notation, text: &str) -> Result<Genotype, SpaceError> {
+        let normal = self.parse_cell("normal", &n.normal, n.normal_concat.as_deref(), text)?;
+        let reduce = self.parse_cell("reduce", &n.reduce, n.reduce_concat.as_deref(), text)?;
+        Ok(Genotype { normal, reduce })
+    }
+
+    fn parse_cell(
+        &self,
+        which: &str,
+        pairs: &[(String, u32)],
+        concat: Option<&[u32]>,
+        text: &str,
+    ) -> Result<Cell, SpaceError> {
+        let err = |message: String| SpaceError::Parse {
+            space: self.name.clone(),
+            input: text.to_string(),
+            message,
+        };
+        if pairs.len() != 2 * self.blocks {
+            return Err(err(format!(
+                "`{which}` has {} pairs; expected {} (two per block)",
+                pairs.len(),
+                2 * self.blocks
+            )));
+        }
+        let mut blocks = Vec::with_capacity(self.blocks);
+        for (b, chunk) in pairs.chunks(2).enumerate() {
+            let mut block = Block {
+                inputs: [0; 2],
+                ops: [0; 2],
+            };
+            for (p, (name, input)) in chunk.iter().enumerate() {
+                let at = 2 * b + p;
+                block.ops[p] = self.ops.index_of(name).ok_or_else(|| {
+                    err(format!(
+                        "`{which}[{at}]`: unknown op `{name}`; known ops: {}",
+                        self.ops.names()
+                    ))
+                })?;
+                if *input as usize >= 2 + b {
+                    return Err(err(format!(
+                        "`{which}[{at}]`: block {b} can read states 0..={} (0, 1: cell inputs; 2+k: block k), not {input}",
+                        1 + b
+                    )));
+                }
+                block.inputs[p] = u8::try_from(*input).expect("checked above");
+            }
+            blocks.push(block);
+        }
+        let cell = Cell { blocks };
+        if let Some(given) = concat {
+            let derived: Vec<u32> = self
+                .concat_states(&cell)
+                .into_iter()
+                .map(|s| s as u32)
+                .collect();
+            let mut sorted = given.to_vec();
+            sorted.sort_unstable();
+            if sorted != derived {
+                return Err(err(format!(
+                    "`{which}_concat` is {given:?} but this space concatenates {} block outputs: {derived:?}",
+                    match self.concat {
+                        ConcatRule::Unused => "the unused",
+                        ConcatRule::All => "all",
+                    }
+                )));
+            }
+        }
+        Ok(cell)
+    }
+
+    /// A text drawing of both cells.
+    pub fn describe(&self, g: &Genotype) -> String {
+        let state = |s: u8| match s {
+            0 => "c[k-2]".to_string(),
+            1 => "c[k-1]".to_string(),
+            k => format!("b{}", k - 2),
+        };
+        let mut out = String::new();
+        for (name, cell) in [("normal", &g.normal), ("reduce", &g.reduce)] {
+            out.push_str(&format!("{name} cell:\n"));
+            for (b, blk) in cell.blocks.iter().enumerate() {
+                out.push_str(&format!(
+                    "  b{b} = {}({}) + {}({})\n",
+                    self.ops.get(blk.ops[0]).name,
+                    state(blk.inputs[0]),
+                    self.ops.get(blk.ops[1]).name,
+                    state(blk.inputs[1])
+                ));
+            }
+            let cat: Vec<String> = self
+                .concat_states(cell)
+                .into_iter()
+                .map(|s| format!("b{}", s - 2))
+                .collect();
+            out.push_str(&format!("  output = concat({})\n", cat.join(", ")));
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build_cell(
+        &self,
+        b: &mut NetworkBuilder,
+        s0: NodeId,
+        s1: NodeId,
+        cell: &Cell,
+        channels: u32,
+        reduction: bool,
+        reduction_prev: bool,
+        label: &str,
+    ) -> Result<NodeId, GraphError> {
+        let uses = |s: u8| cell.blocks.iter().any(|blk| blk.inputs.contains(&s));
+        let mut states: Vec<Option<NodeId>> = vec![None, None];
+        if uses(0) {
+            let l = format!("{label}/preprocess0");
+            states[0] = Some(if reduction_prev {
+                blocks::factorized_reduce(b, s0, channels, &l)?
+            } else {
+                blocks::relu_conv_bn(b, s0, channels, ConvGeometry::same(1, 1), &l)?
+            });
+        }
+        if uses(1) {
+            let l = format!("{label}/preprocess1");
+            states[1] = Some(blocks::relu_conv_bn(
+                b,
+                s1,
+                channels,
+                ConvGeometry::same(1, 1),
+                &l,
+            )?);
+        }
+        for (k, blk) in cell.blocks.iter().enumerate() {
+            let mut terms = [s0; 2];
+            for p in 0..2 {
+                let input = usize::from(blk.inputs[p]);
+                let x = states[input].expect("states read by a block were built");
+                let stride = if reduction && input < 2 { 2 } else { 1 };
+                let def = self.ops.get(blk.ops[p]);
+                let l = format!("{label}/b{k}/{p}/{}", def.name);
+                terms[p] = def.kind.apply(b, x, channels, stride, &l)?;
+            }
+            states.push(Some(blocks::sum(b, &terms, &format!("{label}/b{k}"))?));
+        }
+        let outs: Vec<NodeId> = self
+            .concat_states(cell)
+            .into_iter()
+            .map(|s| states[s].expect("block states are built"))
+            .collect();
+        blocks::concat(b, &outs, &format!("{label}/output"))
+    }
+
+    /// Decodes a genotype into the full network.
+    pub fn decode(&self, g: &Genotype) -> Result<Network, SpaceError> {
+        let s = &self.skeleton;
+        let mut b = NetworkBuilder::new();
+        let [c, h, w] = s.input;
+        let x = b.input(Shape::new(c, h, w), "input")?;
+        let stem = blocks::conv(
+            &mut b,
+            x,
+            s.stem_multiplier * s.channels,
+            ConvGeometry::same(3, 1),
+            1,
+            "stem",
+        )?;
+        let stem = blocks::bn(&mut b, stem, "stem")?;
+        // Cell k reads the outputs of cells k-2 (state 0) and k-1 (state 1). A cell whose
+        // output no later cell reads computes nothing the network returns, so it is not built
+        // (the IR holds no dead nodes).
+        let mut kinds: Vec<bool> = Vec::new();
+        for stage in 0..s.stages {
+            if stage > 0 {
+                kinds.push(true);
+            }
+            kinds.extend(std::iter::repeat_n(false, s.cells_per_stage as usize));
+        }
+        let cell_of = |reduction: bool| if reduction { &g.reduce } else { &g.normal };
+        let reads = |k: usize, state: u8| {
+            cell_of(kinds[k])
+                .blocks
+                .iter()
+                .any(|blk| blk.inputs.contains(&state))
+        };
+        let n = kinds.len();
+        let mut live = vec![false; n];
+        for k in (0..n).rev() {
+            live[k] = k + 1 == n
+                || (live[k + 1] && reads(k + 1, 1))
+                || (k + 2 < n && live[k + 2] && reads(k + 2, 0));
+        }
+        // outputs[k + 1] is cell k's output; outputs[0] the stem's.
+        let mut outputs: Vec<Option<NodeId>> = vec![Some(stem)];
+        let mut channels = s.channels;
+        for (k, &reduction) in kinds.iter().enumerate() {
+            if reduction {
+                channels *= 2;
+            }
+            if !live[k] {
+                outputs.push(None);
+                continue;
+            }
+            let s1 = outputs[k].expect("a live cell's inputs are live");
+            let s0 = if k == 0 {
+                s1
+            } else {
+                outputs[k - 1].unwrap_or(s1)
+            };
+            let reduction_prev = k > 0 && kinds[k - 1];
+            let kind = if reduction { "reduce" } else { "normal" };
+            let out = self.build_cell(
+                &mut b,
+                s0,
+                s1,
+                cell_of(reduction),
+                channels,
+                reduction,
+                reduction_prev,
+                &format!("cell{k}:{kind}"),
+            )?;
+            outputs.push(Some(out));
+        }
+        let s1 = outputs[n].expect("the last cell is live");
+        let out = blocks::classifier(&mut b, s1, s.classes, "head")?;
+        Ok(b.finish(out)?)
+    }
+
+    /// Whether a genotype fits this space (block count, state and op indices).
+    pub fn check(&self, g: &Genotype) -> bool {
+        [&g.normal, &g.reduce].iter().all(|c| {
+            c.blocks.len() == self.blocks
+                && c.blocks.iter().enumerate().all(|(k, blk)| {
+                    blk.inputs.iter().all(|&i| usize::from(i) < 2 + k)
+                        && blk.ops.iter().all(|&o| o < self.ops.count())
+                })
+        })
+    }
+}
