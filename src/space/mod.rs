@@ -10,6 +10,7 @@
 
 pub mod doc;
 pub mod fbnet;
+pub mod input;
 pub mod nasnet;
 pub mod nb101;
 pub mod nb201;
