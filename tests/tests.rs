@@ -1,1 +1,7 @@
+//! Integration tests: one binary (one link step), modules by topic.
 
+mod bad_input;
+mod cli;
+mod properties;
+mod reference_data;
+mod util;

@@ -148,7 +148,8 @@ impl Nb201 {
         Cell { ops }
     }
 
-    /// Every cell, in NAS-Bench-201's index order when the ops are listed in its order.
+    /// Every cell, in mixed-radix order (edge `1<-0` varies fastest). This is not the
+    /// benchmark's own index order, which follows its release files.
     pub fn enumerate(&self) -> impl Iterator<Item = Cell> + '_ {
         let edges = self.edges();
         let k = u64::from(self.ops.count());

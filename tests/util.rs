@@ -1,0 +1,110 @@
+//! Helpers shared by the integration tests: running the real binary, temporary files, and
+//! locating the reference data in `../shared/data`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+/// The result of one run of the `evonas` binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Asserts success and returns stdout, printing everything on failure.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+
+    /// Asserts a clean failure (exit 1 or 2, a message, no panic) and returns stderr.
+    #[track_caller]
+    pub fn fails(self) -> String {
+        assert!(
+            self.code == 1 || self.code == 2,
+            "expected exit 1 or 2, got {}\nstdout:\n{}\nstderr:\n{}",
+            self.code,
+            self.stdout,
+            self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "the binary panicked:\n{}",
+            self.stderr
+        );
+        assert!(!self.stderr.trim().is_empty(), "failure without a message");
+        self.stderr
+    }
+}
+
+/// Runs `evonas` with arguments and optional stdin.
+pub fn evonas(args: &[&str], stdin: Option<&str>) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evonas"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the evonas binary starts");
+    {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        if let Some(text) = stdin {
+            // The binary may exit before reading (e.g. on a bad flag); ignore broken pipes.
+            let _ = pipe.write_all(text.as_bytes());
+        }
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = child.wait_with_output().expect("the evonas binary runs");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// A temporary directory for one test.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary directory")
+}
+
+/// A file in `dir` with the given contents.
+pub fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).expect("write a temp file");
+    p
+}
+
+/// Path of a file under the shared reference data (`../shared/data`, or `EVONAS_SHARED_DATA`).
+///
+/// Missing data fails the test when `CI=true`; elsewhere the test is reported as skipped on
+/// stderr (so a checkout without the data still builds and tests everything else).
+pub fn shared_data(rel: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("EVONAS_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let p = root.join(rel);
+    if p.exists() {
+        return Some(p);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "reference data {} is missing, and CI=true requires it",
+            p.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: reference data {} is missing (set EVONAS_SHARED_DATA)",
+        p.display()
+    );
+    None
+}
