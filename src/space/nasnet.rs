@@ -465,8 +465,8 @@ impl NasNet {
     fn build_cell(
         &self,
         b: &mut NetworkBuilder,
-        s0: NodeId,
-        s1: NodeId,
+        s0: Option<NodeId>,
+        s1: Option<NodeId>,
         cell: &Cell,
         channels: u32,
         reduction: bool,
@@ -475,7 +475,11 @@ impl NasNet {
     ) -> Result<NodeId, GraphError> {
         let uses = |s: u8| cell.blocks.iter().any(|blk| blk.inputs.contains(&s));
         let mut states: Vec<Option<NodeId>> = vec![None, None];
+        let missing = |i: u8| {
+            panic!("{label}: state {i} is read but its cell was pruned as dead (decoder bug)")
+        };
         if uses(0) {
+            let s0 = s0.unwrap_or_else(|| missing(0));
             let l = format!("{label}/preprocess0");
             states[0] = Some(if reduction_prev {
                 blocks::factorized_reduce(b, s0, channels, &l)?
@@ -484,6 +488,7 @@ impl NasNet {
             });
         }
         if uses(1) {
+            let s1 = s1.unwrap_or_else(|| missing(1));
             let l = format!("{label}/preprocess1");
             states[1] = Some(blocks::relu_conv_bn(
                 b,
@@ -494,14 +499,14 @@ impl NasNet {
             )?);
         }
         for (k, blk) in cell.blocks.iter().enumerate() {
-            let mut terms = [s0; 2];
+            let mut terms = Vec::with_capacity(2);
             for p in 0..2 {
                 let input = usize::from(blk.inputs[p]);
                 let x = states[input].expect("states read by a block were built");
                 let stride = if reduction && input < 2 { 2 } else { 1 };
                 let def = self.ops.get(blk.ops[p]);
                 let l = format!("{label}/b{k}/{p}/{}", def.name);
-                terms[p] = def.kind.apply(b, x, channels, stride, &l)?;
+                terms.push(def.kind.apply(b, x, channels, stride, &l)?);
             }
             states.push(Some(blocks::sum(b, &terms, &format!("{label}/b{k}"))?));
         }
@@ -563,12 +568,9 @@ impl NasNet {
                 outputs.push(None);
                 continue;
             }
-            let s1 = outputs[k].expect("a live cell's inputs are live");
-            let s0 = if k == 0 {
-                s1
-            } else {
-                outputs[k - 1].unwrap_or(s1)
-            };
+            // A live cell's read inputs are live by construction of `live`.
+            let s1 = outputs[k];
+            let s0 = if k == 0 { outputs[0] } else { outputs[k - 1] };
             let reduction_prev = k > 0 && kinds[k - 1];
             let kind = if reduction { "reduce" } else { "normal" };
             let out = self.build_cell(
