@@ -1,1 +1,7 @@
-fn main() {}
+//! Criterion benchmarks: `cargo bench`. Fixed seeds; throughput per element.
+
+mod benchmarks;
+
+criterion::criterion_main! {
+    benchmarks::space::benches,
+}

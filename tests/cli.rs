@@ -1,0 +1,169 @@
+//! The command line as a user drives it.
+
+use crate::util::{evonas, tempdir, write};
+
+#[test]
+fn help_explains_every_command() {
+    let out = evonas(&["--help"], None).ok();
+    for cmd in ["spaces", "sample", "mutate", "show", "enumerate"] {
+        assert!(out.contains(cmd), "--help does not mention {cmd}:\n{out}");
+    }
+    let sample = evonas(&["sample", "--help"], None).ok();
+    assert!(sample.contains("--seed") && sample.contains("--channels"));
+}
+
+#[test]
+fn spaces_lists_builtins_with_sizes() {
+    let out = evonas(&["spaces"], None).ok();
+    for line in ["nb201", "nb101", "nasnet", "fbnet"] {
+        assert!(out.contains(line), "{out}");
+    }
+    assert!(out.contains("15625") && out.contains("1293208"), "{out}");
+}
+
+#[test]
+fn enumerate_counts_nb201_and_nb101() {
+    let out = evonas(&["enumerate", "--space", "nb201", "--json"], None).ok();
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["encodings"], 15_625);
+    let out = evonas(&["enumerate", "--space", "nb101", "--json"], None).ok();
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["encodings"], 1_293_208);
+    assert!(v["seconds"].as_f64().unwrap() >= 0.0);
+    let text = evonas(&["enumerate", "--space", "nb201"], None).ok();
+    assert!(text.contains("15625"));
+}
+
+#[test]
+fn enumerate_refuses_infinite_spaces_clearly() {
+    let err = evonas(&["enumerate", "--space", "nasnet"], None).fails();
+    assert!(err.contains("too large to enumerate"), "{err}");
+}
+
+#[test]
+fn sample_is_reproducible_and_show_reads_it_back() {
+    for space in ["nb201", "nb101", "nasnet", "fbnet"] {
+        let args = ["sample", "--space", space, "-n", "3", "--seed", "11"];
+        let a = evonas(&args, None).ok();
+        let b = evonas(&args, None).ok();
+        assert_eq!(a, b, "same seed, same samples");
+        assert_eq!(a.lines().count(), 3);
+        let shown = evonas(&["show"], Some(&a)).ok();
+        assert_eq!(shown.matches("params:").count(), 3, "{shown}");
+        assert!(shown.contains(&format!("space:    {space}")), "{shown}");
+    }
+    let c = evonas(&["sample", "--space", "nb201", "--seed", "12"], None).ok();
+    let a = evonas(&["sample", "--space", "nb201", "--seed", "11"], None).ok();
+    assert_ne!(a.lines().next(), c.lines().next());
+}
+
+#[test]
+fn sample_without_seed_prints_the_seed_it_drew() {
+    let run = evonas(&["sample", "--space", "nb201"], None);
+    assert_eq!(run.code, 0);
+    let seed_line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("seed: "))
+        .unwrap();
+    let seed = seed_line.split_whitespace().nth(1).unwrap();
+    let again = evonas(&["sample", "--space", "nb201", "--seed", seed], None).ok();
+    assert_eq!(again, run.stdout);
+}
+
+#[test]
+fn show_reads_native_notation_and_files() {
+    let arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+    let out = evonas(&["show", "--space", "nb201"], Some(arch)).ok();
+    assert!(out.contains("params:   1531546"), "{out}");
+    assert!(
+        out.contains("node 3 = nor_conv_3x3(node 0) + nor_conv_3x3(node 1) + nor_conv_3x3(node 2)")
+    );
+    let dir = tempdir();
+    let doc = evonas(&["sample", "--space", "fbnet", "--seed", "3"], None).ok();
+    let path = write(&dir, "arch.json", &doc);
+    let out = evonas(&["show", path.to_str().unwrap()], None).ok();
+    assert!(
+        out.contains("layer  stage  channels  stride  block"),
+        "{out}"
+    );
+}
+
+#[test]
+fn show_reads_a_pretty_printed_document() {
+    let line = evonas(&["sample", "--space", "nasnet", "--seed", "4"], None).ok();
+    let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    let pretty = serde_json::to_string_pretty(&v).unwrap();
+    let out = evonas(&["show"], Some(&pretty)).ok();
+    assert!(
+        out.contains("normal cell:") && out.contains("reduce cell:"),
+        "{out}"
+    );
+}
+
+#[test]
+fn mutate_reads_stdin_and_changes_the_genotype() {
+    for space in ["nb201", "nb101", "nasnet", "fbnet"] {
+        let parent = evonas(&["sample", "--space", space, "--seed", "5"], None).ok();
+        let child = evonas(&["mutate", "--space", space, "--seed", "9"], Some(&parent)).ok();
+        let p: serde_json::Value = serde_json::from_str(parent.trim()).unwrap();
+        let c: serde_json::Value = serde_json::from_str(child.trim()).unwrap();
+        assert_ne!(p["genotype"], c["genotype"], "{space}");
+        assert_eq!(c["space"], space);
+        // The child is a valid document that show accepts.
+        evonas(&["show"], Some(&child)).ok();
+    }
+}
+
+#[test]
+fn knobs_make_a_proxy_network() {
+    let full = evonas(&["sample", "--space", "nb201", "--seed", "1"], None).ok();
+    let proxy = evonas(
+        &[
+            "sample",
+            "--space",
+            "nb201",
+            "--seed",
+            "1",
+            "--channels",
+            "8",
+            "--cells",
+            "1",
+        ],
+        None,
+    )
+    .ok();
+    let f: serde_json::Value = serde_json::from_str(full.trim()).unwrap();
+    let p: serde_json::Value = serde_json::from_str(proxy.trim()).unwrap();
+    assert_eq!(f["genotype"], p["genotype"]);
+    assert_eq!(p["knobs"]["channels"], 8);
+    let shown = evonas(&["show"], Some(&proxy)).ok();
+    assert!(shown.contains("knobs:"), "{shown}");
+}
+
+#[test]
+fn a_user_defined_space_file_works_without_rust() {
+    let dir = tempdir();
+    let nb201 = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/search_spaces/nb201.toml"
+    ))
+    .unwrap();
+    // The extra op goes before [skeleton] so it joins the `ops` array.
+    let variant = {
+        let (head, skeleton) = nb201.split_once("[skeleton]").unwrap();
+        format!(
+            "{}[[ops]]\nname = \"nor_conv_5x5\"\nkind = \"relu_conv_bn\"\nkernel = 5\n\n[skeleton]{}",
+            head.replace("name = \"nb201\"", "name = \"nb201-5x5\""),
+            skeleton
+        )
+    };
+    let path = write(&dir, "nb201-5x5.toml", &variant);
+    let space = path.to_str().unwrap();
+    let out = evonas(&["enumerate", "--space", space, "--json"], None).ok();
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["encodings"], 6u64.pow(6));
+    let arch = "|nor_conv_5x5~0|+|none~0|none~1|+|none~0|none~1|nor_conv_5x5~2|";
+    let shown = evonas(&["show", "--space", space], Some(arch)).ok();
+    assert!(shown.contains("nor_conv_5x5(node 0)"), "{shown}");
+}

@@ -117,5 +117,8 @@ fn nasnet_identity_mutation_is_explicit_and_the_others_change_the_genotype() {
             }
         }
     }
-    assert!(kinds.iter().all(|&k| k > 50), "all three mutations occur: {kinds:?}");
+    assert!(
+        kinds.iter().all(|&k| k > 50),
+        "all three mutations occur: {kinds:?}"
+    );
 }

@@ -77,7 +77,7 @@ pub enum DocError {
         inferred: Shape,
     },
     /// The graph itself is invalid (node numbers are positions in the `nodes` array).
-    #[error("{0}")]
+    #[error(transparent)]
     Graph(#[from] GraphError),
 }
 

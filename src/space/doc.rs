@@ -51,10 +51,10 @@ pub enum ArchDocError {
     },
     /// The `network` field is not a valid network.
     #[error("architecture document: field `network`: {0}")]
-    Network(#[from] DocError),
+    Network(DocError),
     /// The genotype does not belong to the space or does not parse.
     #[error("architecture document: field `genotype`: {0}")]
-    Genotype(#[from] SpaceError),
+    Genotype(SpaceError),
     /// The document names a different space.
     #[error("architecture document is for space `{found}`, not `{expected}`")]
     OtherSpace {
@@ -69,6 +69,20 @@ pub enum ArchDocError {
         /// The space.
         space: String,
     },
+}
+
+// Manual conversions: the wrapped error is part of the message, so it is not also a `source`
+// (which would print it twice in a `{:#}` chain).
+impl From<DocError> for ArchDocError {
+    fn from(e: DocError) -> Self {
+        ArchDocError::Network(e)
+    }
+}
+
+impl From<SpaceError> for ArchDocError {
+    fn from(e: SpaceError) -> Self {
+        ArchDocError::Genotype(e)
+    }
 }
 
 impl ArchDocument {
@@ -90,11 +104,11 @@ impl ArchDocument {
             serde_json::from_str(text).map_err(|e| ArchDocError::Malformed {
                 message: format!("invalid JSON: {e}"),
             })?;
-        Self::from_value(value)
+        Self::parse_value(value)
     }
 
     /// Parses a document from a JSON value.
-    pub fn from_value(value: serde_json::Value) -> Result<Self, ArchDocError> {
+    pub fn parse_value(value: serde_json::Value) -> Result<Self, ArchDocError> {
         if let Some(v) = value.get("schema_version").and_then(|v| v.as_u64()) {
             if v > u64::from(SCHEMA_VERSION) {
                 return Err(ArchDocError::TooNew {
@@ -133,7 +147,7 @@ impl ArchDocument {
                 found: self.space.clone(),
             });
         }
-        let g = space.from_value(&self.genotype)?;
+        let g = space.parse_value(&self.genotype)?;
         let decoded = space.with_knobs(&self.knobs).decode(&g)?;
         if decoded != self.network()? {
             return Err(ArchDocError::Mismatch {

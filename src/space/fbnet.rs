@@ -192,11 +192,11 @@ impl FbNet {
     /// Parses the JSON list of block names.
     pub fn parse(&self, text: &str) -> Result<Genotype, SpaceError> {
         let names: Vec<String> = super::parse_json_named(text, &self.name)?;
-        self.from_names(&names, text)
+        self.read_names(&names, text)
     }
 
     /// Parses the notation from a JSON value.
-    pub fn from_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
+    pub fn parse_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
         let text = value.to_string();
         let names: Vec<String> =
             serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
@@ -204,10 +204,10 @@ impl FbNet {
                 input: text.clone(),
                 message: format!("at `{}`: {}", e.path(), e.inner()),
             })?;
-        self.from_names(&names, &text)
+        self.read_names(&names, &text)
     }
 
-    fn from_names(&self, names: &[String], text: &str) -> Result<Genotype, SpaceError> {
+    fn read_names(&self, names: &[String], text: &str) -> Result<Genotype, SpaceError> {
         let err = |message: String| SpaceError::Parse {
             space: self.name.clone(),
             input: text.to_string(),

@@ -27,10 +27,10 @@ pub struct Parsed {
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// An architecture document is invalid.
-    #[error("{0}")]
+    #[error(transparent)]
     Doc(#[from] ArchDocError),
     /// A genotype does not parse in the space.
-    #[error("{0}")]
+    #[error(transparent)]
     Space(#[from] SpaceError),
     /// Native notation was given without a space.
     #[error("`{input}` is not an architecture document; give --space to read it as a genotype")]
@@ -71,7 +71,7 @@ fn is_document(v: &Value) -> bool {
 pub fn parse(text: &str, space: Option<&AnySpace>) -> Result<Parsed, InputError> {
     let value = serde_json::from_str::<Value>(text).ok();
     if let Some(v) = value.filter(is_document) {
-        let doc = ArchDocument::from_value(v)?;
+        let doc = ArchDocument::parse_value(v)?;
         let network = doc.network()?;
         let resolved = match space {
             Some(s) => Some(s.clone()),

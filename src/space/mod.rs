@@ -74,7 +74,13 @@ pub enum SpaceError {
     },
     /// The decoded graph is invalid (a bug in a decoder or a space file's numbers).
     #[error("decoding produced an invalid network: {0}")]
-    Graph(#[from] GraphError),
+    Graph(GraphError),
+}
+
+impl From<GraphError> for SpaceError {
+    fn from(e: GraphError) -> Self {
+        SpaceError::Graph(e)
+    }
 }
 
 /// Width and depth knobs applied to a space's macro skeleton, so the same genotype can be
@@ -138,7 +144,7 @@ pub trait SearchSpace {
     /// The native notation as a JSON value (a string for arch strings).
     fn to_value(&self, g: &Self::Genotype) -> serde_json::Value;
     /// Reads the native notation from a JSON value.
-    fn from_value(&self, v: &serde_json::Value) -> Result<Self::Genotype, SpaceError>;
+    fn parse_value(&self, v: &serde_json::Value) -> Result<Self::Genotype, SpaceError>;
     /// A text drawing of the cells.
     fn describe(&self, g: &Self::Genotype) -> String;
     /// How many genotypes there are.
@@ -176,7 +182,7 @@ impl SearchSpace for nb201::Nb201 {
     fn to_value(&self, g: &nb201::Cell) -> serde_json::Value {
         serde_json::Value::String(self.format(g))
     }
-    fn from_value(&self, v: &serde_json::Value) -> Result<nb201::Cell, SpaceError> {
+    fn parse_value(&self, v: &serde_json::Value) -> Result<nb201::Cell, SpaceError> {
         match v.as_str() {
             Some(s) => self.parse(s),
             None => Err(SpaceError::Parse {
@@ -223,8 +229,8 @@ impl SearchSpace for nb101::Nb101 {
     fn to_value(&self, g: &nb101::Cell) -> serde_json::Value {
         serde_json::to_value(self.notation(g)).expect("notation serialises")
     }
-    fn from_value(&self, v: &serde_json::Value) -> Result<nb101::Cell, SpaceError> {
-        self.from_value(v)
+    fn parse_value(&self, v: &serde_json::Value) -> Result<nb101::Cell, SpaceError> {
+        self.parse_value(v)
     }
     fn describe(&self, g: &nb101::Cell) -> String {
         self.describe(g)
@@ -266,8 +272,8 @@ impl SearchSpace for nasnet::NasNet {
     fn to_value(&self, g: &nasnet::Genotype) -> serde_json::Value {
         serde_json::to_value(self.notation(g)).expect("notation serialises")
     }
-    fn from_value(&self, v: &serde_json::Value) -> Result<nasnet::Genotype, SpaceError> {
-        self.from_value(v)
+    fn parse_value(&self, v: &serde_json::Value) -> Result<nasnet::Genotype, SpaceError> {
+        self.parse_value(v)
     }
     fn describe(&self, g: &nasnet::Genotype) -> String {
         self.describe(g)
@@ -309,8 +315,8 @@ impl SearchSpace for fbnet::FbNet {
     fn to_value(&self, g: &fbnet::Genotype) -> serde_json::Value {
         serde_json::to_value(self.names(g)).expect("names serialise")
     }
-    fn from_value(&self, v: &serde_json::Value) -> Result<fbnet::Genotype, SpaceError> {
-        self.from_value(v)
+    fn parse_value(&self, v: &serde_json::Value) -> Result<fbnet::Genotype, SpaceError> {
+        self.parse_value(v)
     }
     fn describe(&self, g: &fbnet::Genotype) -> String {
         self.describe(g)
@@ -545,12 +551,12 @@ impl AnySpace {
     }
 
     /// Reads the native notation from a JSON value.
-    pub fn from_value(&self, v: &serde_json::Value) -> Result<AnyGenotype, SpaceError> {
+    pub fn parse_value(&self, v: &serde_json::Value) -> Result<AnyGenotype, SpaceError> {
         Ok(match self {
-            AnySpace::Nb201(s) => AnyGenotype::Nb201(SearchSpace::from_value(s, v)?),
-            AnySpace::Nb101(s) => AnyGenotype::Nb101(SearchSpace::from_value(s, v)?),
-            AnySpace::NasNet(s) => AnyGenotype::NasNet(SearchSpace::from_value(s, v)?),
-            AnySpace::FbNet(s) => AnyGenotype::FbNet(SearchSpace::from_value(s, v)?),
+            AnySpace::Nb201(s) => AnyGenotype::Nb201(SearchSpace::parse_value(s, v)?),
+            AnySpace::Nb101(s) => AnyGenotype::Nb101(SearchSpace::parse_value(s, v)?),
+            AnySpace::NasNet(s) => AnyGenotype::NasNet(SearchSpace::parse_value(s, v)?),
+            AnySpace::FbNet(s) => AnyGenotype::FbNet(SearchSpace::parse_value(s, v)?),
         })
     }
 

@@ -346,11 +346,11 @@ impl NasNet {
     /// Parses the JSON notation.
     pub fn parse(&self, text: &str) -> Result<Genotype, SpaceError> {
         let n: Notation = super::parse_json_named(text, &self.name)?;
-        self.from_notation(&n, text)
+        self.read_notation(&n, text)
     }
 
     /// Parses the notation from a JSON value.
-    pub fn from_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
+    pub fn parse_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
         let text = value.to_string();
         let n: Notation =
             serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
@@ -358,10 +358,10 @@ impl NasNet {
                 input: text.clone(),
                 message: format!("at `{}`: {}", e.path(), e.inner()),
             })?;
-        self.from_notation(&n, &text)
+        self.read_notation(&n, &text)
     }
 
-    fn from_notation(&self, n: &Notation, text: &str) -> Result<Genotype, SpaceError> {
+    fn read_notation(&self, n: &Notation, text: &str) -> Result<Genotype, SpaceError> {
         let normal = self.parse_cell("normal", &n.normal, n.normal_concat.as_deref(), text)?;
         let reduce = self.parse_cell("reduce", &n.reduce, n.reduce_concat.as_deref(), text)?;
         Ok(Genotype { normal, reduce })

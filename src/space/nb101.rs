@@ -10,6 +10,8 @@
 //! and adds a projection of the input if joined to it. Skeleton: a 3x3 conv-bn-relu stem with
 //! 128 channels, 3 stacks of 3 cells, 2x2 max pooling and doubled channels between stacks.
 
+#![allow(clippy::needless_range_loop)] // adjacency-matrix code reads best with explicit indices
+
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
@@ -329,11 +331,11 @@ impl Nb101 {
     /// Parses the JSON notation.
     pub fn parse(&self, text: &str) -> Result<Cell, SpaceError> {
         let notation: Notation = super::parse_json_named(text, &self.name)?;
-        self.from_notation(&notation, text)
+        self.read_notation(&notation, text)
     }
 
     /// Parses the notation from a JSON value.
-    pub fn from_value(&self, value: &serde_json::Value) -> Result<Cell, SpaceError> {
+    pub fn parse_value(&self, value: &serde_json::Value) -> Result<Cell, SpaceError> {
         let text = value.to_string();
         let notation: Notation =
             serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
@@ -341,10 +343,10 @@ impl Nb101 {
                 input: text.clone(),
                 message: format!("at `{}`: {}", e.path(), e.inner()),
             })?;
-        self.from_notation(&notation, &text)
+        self.read_notation(&notation, &text)
     }
 
-    fn from_notation(&self, n: &Notation, text: &str) -> Result<Cell, SpaceError> {
+    fn read_notation(&self, n: &Notation, text: &str) -> Result<Cell, SpaceError> {
         let err = |message: String| SpaceError::Parse {
             space: self.name.clone(),
             input: text.to_string(),
