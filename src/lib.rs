@@ -32,6 +32,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod hash;
 pub mod ir;
 pub mod space;
 

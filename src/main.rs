@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use evonas::hash::census::census;
 use evonas::ir::{cost, Network, Op};
 use evonas::space::input::{self, Parsed};
 use evonas::space::{AnySpace, ArchDocument, Knobs, Size, BUILTIN};
@@ -87,7 +88,18 @@ enum Command {
         #[arg(long, short)]
         space: Option<String>,
     },
-    /// Count every valid encoding of a finite space (nb201, nb101 and their variants).
+    /// Hash architectures: prints `functional_hash<TAB>structural_hash<TAB>input` per line, in
+    /// input order. Equal functional hashes mean the networks compute the same function.
+    Hash {
+        /// Space of genotypes in native notation (documents name their own space).
+        #[arg(long, short)]
+        space: Option<String>,
+        /// Input: one architecture per line (document or native notation); `-` or nothing
+        /// reads stdin.
+        file: Option<PathBuf>,
+    },
+    /// Count every valid encoding of a finite space (nb201, nb101 and their variants) with its
+    /// structural and functional classes.
     Enumerate {
         /// Space: a built-in name or a path to a space TOML file.
         #[arg(long, short)]
@@ -121,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Mutate { space, seed, file } => mutate(&space, seed, file),
         Command::Show { file, space } => show(file, space.as_deref()),
         Command::Enumerate { space, json } => enumerate(&space, json),
+        Command::Hash { space, file } => hash(space.as_deref(), file),
     }
 }
 
@@ -298,10 +311,22 @@ fn show(file: Option<PathBuf>, space: Option<&str>) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+fn hash(space: Option<&str>, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let space = space.map(load_space).transpose()?;
+    let archs = read_architectures(file, space.as_ref())?;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for a in archs {
+        let (f, s) = evonas::hash::hash(&a.network);
+        writeln!(out, "{f}\t{s}\t{}", a.source)?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn enumerate(space: &str, json: bool) -> anyhow::Result<ExitCode> {
     let s = load_space(space)?;
     let start = Instant::now();
-    let Some(iter) = s.enumerate() else {
+    let Some(result) = census(&s, &|_| {}) else {
         bail!(
             "space {} ({}) is too large to enumerate (about {} genotypes); enumerate works for nb201 and nb101 spaces",
             s.name(),
@@ -309,17 +334,25 @@ fn enumerate(space: &str, json: bool) -> anyhow::Result<ExitCode> {
             s.size()
         );
     };
-    let encodings = iter.count();
+    let c = result?;
     let seconds = start.elapsed().as_secs_f64();
     if json {
         let v = serde_json::json!({
             "space": s.name(),
-            "encodings": encodings,
+            "encodings": c.encodings,
+            "structural_classes": c.structural_classes,
+            "functional_classes": c.functional_classes,
             "seconds": seconds,
         });
         println!("{v}");
     } else {
-        println!("{}: {encodings} valid encodings ({seconds:.2} s)", s.name());
+        println!(
+            "{}: {} valid encodings, {} structural classes, {} functional classes ({seconds:.1} s)",
+            s.name(),
+            c.encodings,
+            c.structural_classes,
+            c.functional_classes
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
