@@ -34,6 +34,7 @@
 pub mod error;
 pub mod hash;
 pub mod ir;
+pub(crate) mod mix;
 pub mod space;
 
 pub use error::{Error, Result};

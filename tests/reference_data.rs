@@ -92,6 +92,11 @@ fn naslib_nb101_to_notation(key: &str) -> String {
     serde_json::json!({"matrix": matrix, "ops": ops}).to_string()
 }
 
+/// NAS-Bench-101 gives the channels left over when a cell's output width does not divide
+/// evenly among the vertices feeding it to the lowest-numbered vertices, so two numberings of one
+/// cell can differ by a channel per vertex. evonas gives them in a canonical order instead (one
+/// network per isomorphism class, as the benchmark's own hash assumes). Cells without a
+/// remainder must match the published counts exactly; the others within 1%.
 #[test]
 fn naslib_nb101_cells_parse_decode_and_match_published_parameter_counts() {
     let Some(path) = shared_data("naslib_zc/zc_nasbench101.json") else {
@@ -102,19 +107,35 @@ fn naslib_nb101_cells_parse_decode_and_match_published_parameter_counts() {
     let cells = v["nasbench101"]["cifar10"].as_object().unwrap();
     assert_eq!(cells.len(), 500);
     let space = AnySpace::builtin("nb101").unwrap();
-    let mut checked = 0;
+    let (mut exact, mut even_split) = (0, 0);
     for (key, record) in cells {
         let notation = naslib_nb101_to_notation(key);
         let g = space.parse(&notation).unwrap();
-        assert!(matches!(g, AnyGenotype::Nb101(_)));
+        let AnyGenotype::Nb101(cell) = &g else {
+            panic!("an nb101 genotype");
+        };
+        let pruned = cell.pruned().unwrap();
+        let v = pruned.vertices();
+        let fan_in = (1..v - 1).filter(|&i| pruned.edge(i, v - 1)).count() as u32;
         let net = space.decode(&g).unwrap();
-        let published = record["params"].as_f64().unwrap();
-        let ours = cost(&net).params as f64 / 1e6;
-        assert!(
-            (ours - published).abs() < 1e-6,
-            "{notation}: {ours} M parameters, NAS-Bench-101 says {published} M"
-        );
-        checked += 1;
+        let published = (record["params"].as_f64().unwrap() * 1e6).round() as u64;
+        let ours = cost(&net).params;
+        let remainder = fan_in > 0 && [128u32, 256, 512].iter().any(|c| c % fan_in != 0);
+        if remainder {
+            let rel = (ours as f64 - published as f64).abs() / published as f64;
+            assert!(
+                rel < 0.01,
+                "{notation}: {ours} parameters, NAS-Bench-101 says {published}"
+            );
+        } else {
+            even_split += 1;
+            assert_eq!(ours, published, "{notation}");
+        }
+        exact += usize::from(ours == published);
     }
-    assert_eq!(checked, 500);
+    assert!(
+        even_split > 200,
+        "enough cells without a remainder: {even_split}"
+    );
+    assert!(exact >= 450, "{exact} of 500 match exactly");
 }

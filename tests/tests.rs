@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod cli;
+mod hash;
 mod properties;
 mod reference_data;
 mod util;

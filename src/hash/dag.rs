@@ -8,7 +8,7 @@
 //! blake3 over the sorted multiset of (up, down) labels of the nodes that reach the output, so
 //! it depends only on the graph's structure, never on node numbering.
 
-use super::mix::{Label, Mixer};
+use crate::mix::{Label, Mixer};
 
 const UP: u64 = 0x7570;
 const DOWN: u64 = 0x646f_776e;

@@ -34,9 +34,9 @@
 use std::collections::HashMap;
 
 use super::dag::{self, Dag};
-use super::mix::{Label, LabelBuild, Mixer};
 use super::signature;
 use crate::ir::{Network, NodeId, Op, Shape};
+use crate::mix::{Label, LabelBuild, Mixer};
 
 const SIG: u64 = 0x6675_6e63;
 

@@ -5,7 +5,6 @@
 pub mod census;
 mod dag;
 pub mod functional;
-mod mix;
 mod signature;
 pub mod structural;
 

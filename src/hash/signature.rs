@@ -1,7 +1,7 @@
 //! The label of one op, with or without channel widths.
 
-use super::mix::Mixer;
 use crate::ir::{Op, Shape};
+use crate::mix::Mixer;
 
 /// Feeds an op's kind and parameters. With `widths`, channel counts are included; without,
 /// only what the structural hash looks at (kind, kernel, stride, padding, dilation, and whether a

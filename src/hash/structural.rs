@@ -8,9 +8,9 @@
 //! remainder differently (NAS-Bench-101), share a class; the functional hash keeps widths.
 
 use super::dag::{self, Dag};
-use super::mix::Mixer;
 use super::signature;
-use crate::ir::Network;
+use crate::ir::{Network, Op};
+use crate::mix::Mixer;
 
 const SIG: u64 = 0x7374_7275;
 
@@ -21,16 +21,22 @@ pub const VERSION: u32 = 1;
 pub fn structural_digest(net: &Network) -> [u8; 32] {
     let mut dag = Dag::with_capacity(net.len());
     let mut children: Vec<u32> = Vec::with_capacity(8);
+    // DAG index of each network node; truncations only adjust widths, so they pass through.
+    let mut index: Vec<u32> = Vec::with_capacity(net.len());
     for n in net.nodes() {
+        if let Op::Truncate { .. } = n.op {
+            index.push(index[n.inputs[0].index()]);
+            continue;
+        }
         let input = n.inputs.first().map(|&i| net.node(i).shape);
         children.clear();
-        children.extend(n.inputs.iter().map(|i| i.index() as u32));
+        children.extend(n.inputs.iter().map(|i| index[i.index()]));
         let sig = signature::op(Mixer::new(SIG), &n.op, input, false).finish();
-        dag.push(sig, false, &children);
+        index.push(dag.push(sig, false, &children));
     }
     dag::digest(
         &dag,
-        net.output().index() as u32,
+        index[net.output().index()],
         b"evonas structural hash v1",
     )
 }

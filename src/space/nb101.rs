@@ -19,6 +19,7 @@ use super::ops::{OpDef, OpSet};
 use super::{Knobs, SpaceError};
 use crate::ir::blocks::{self, ConvGeometry};
 use crate::ir::{GraphError, Network, NetworkBuilder, NodeId, Op, Shape};
+use crate::mix::{Label, Mixer};
 
 /// A NAS-Bench-101 cell as written (not pruned): `matrix[i][j]` is an edge `i -> j`, `ops[v]`
 /// is the op index of interior vertex `v` (`ops[0]` and the last are unused placeholders).
@@ -544,9 +545,74 @@ impl Nb101 {
     }
 }
 
+/// Interior vertices in a canonical topological order: Kahn's algorithm taking the ready vertex
+/// with the smallest NAS-Bench-101-style iterated label (op, degrees and neighbours' labels),
+/// index only breaking ties between vertices no label tells apart.
+fn canonical_order(cell: &Cell) -> Vec<usize> {
+    let v = cell.vertices();
+    let op_code = |i: usize| -> u64 {
+        if i == 0 {
+            u64::MAX
+        } else if i + 1 == v {
+            u64::MAX - 1
+        } else {
+            u64::from(cell.ops[i])
+        }
+    };
+    let mut labels: Vec<Label> = (0..v)
+        .map(|i| {
+            let ins = (0..v).filter(|&j| cell.matrix[j][i]).count() as u64;
+            let outs = (0..v).filter(|&j| cell.matrix[i][j]).count() as u64;
+            Mixer::new(101)
+                .word(op_code(i))
+                .word(ins)
+                .word(outs)
+                .finish()
+        })
+        .collect();
+    for _ in 0..v {
+        let next: Vec<Label> = (0..v)
+            .map(|i| {
+                let mut ins: Vec<Label> = (0..v)
+                    .filter(|&j| cell.matrix[j][i])
+                    .map(|j| labels[j])
+                    .collect();
+                let mut outs: Vec<Label> = (0..v)
+                    .filter(|&j| cell.matrix[i][j])
+                    .map(|j| labels[j])
+                    .collect();
+                ins.sort_unstable();
+                outs.sort_unstable();
+                let mut m = Mixer::new(102).label(labels[i]).word(ins.len() as u64);
+                for l in ins {
+                    m = m.label(l);
+                }
+                m = m.word(outs.len() as u64);
+                for l in outs {
+                    m = m.label(l);
+                }
+                m.finish()
+            })
+            .collect();
+        labels = next;
+    }
+    let mut placed = vec![false; v];
+    placed[0] = true;
+    let mut order = Vec::with_capacity(v.saturating_sub(2));
+    while order.len() + 2 < v {
+        let next = (1..v - 1)
+            .filter(|&i| !placed[i] && (0..i).all(|j| !cell.matrix[j][i] || placed[j]))
+            .min_by_key(|&i| (labels[i], i))
+            .expect("a DAG always has a ready vertex");
+        placed[next] = true;
+        order.push(next);
+    }
+    order
+}
+
 /// NAS-Bench-101's `compute_vertex_channels`: the output's channels are split evenly among the
-/// vertices feeding it (remainder to the first ones); other vertices take the widest of their
-/// successors.
+/// vertices feeding it (remainder to the first ones, see [`canonical_order`]); other vertices
+/// take the widest of their successors.
 fn vertex_channels(cell: &Cell, in_channels: u32, out_channels: u32) -> Vec<u32> {
     let v = cell.vertices();
     let mut ch = vec![0u32; v];
@@ -558,7 +624,10 @@ fn vertex_channels(cell: &Cell, in_channels: u32, out_channels: u32) -> Vec<u32>
     let in_degree = (1..v - 1).filter(|&i| cell.matrix[i][v - 1]).count() as u32;
     let interior = out_channels / in_degree.max(1);
     let mut correction = out_channels % in_degree.max(1);
-    for i in 1..v - 1 {
+    // The reference gives the remainder to the lowest-numbered vertices; we give it to the first
+    // in a canonical topological order, so relabelled (isomorphic) cells decode to isomorphic
+    // networks. Both orders keep widths non-increasing along every edge.
+    for i in canonical_order(cell) {
         if cell.matrix[i][v - 1] {
             ch[i] = interior;
             if correction > 0 {

@@ -1,4 +1,5 @@
-//! A small, fixed 128-bit mixing hash for intermediate labels.
+//! A small, fixed 128-bit mixing hash for intermediate labels (hash labels, canonical
+//! orders in decoders).
 //!
 //! Labels inside one hash computation are combined thousands of times per network, so they use
 //! this cheap, portable function (fixed constants, explicit little-endian words: the same bits on

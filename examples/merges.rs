@@ -1,0 +1,67 @@
+//! Lists functional classes that join several structural classes in a finite space, with a few
+//! examples, and checks that every functional class has one parameter count and one FLOP count
+//! (a necessary condition for the merges to be real). Usage: `merges SPACE [EXAMPLES]`.
+use std::collections::HashMap;
+
+use evonas::hash::{FunctionalHash, StructuralHash};
+use evonas::ir::cost;
+use evonas::space::AnySpace;
+use rayon::prelude::*;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let name = std::env::args().nth(1).unwrap_or_else(|| "nb201".into());
+    let examples: usize = std::env::args().nth(2).map_or(Ok(5), |s| s.parse())?;
+    let space = AnySpace::load(&name)?;
+    let all: Vec<_> = space.enumerate().ok_or("finite spaces only")?.collect();
+    let rows: Vec<(FunctionalHash, StructuralHash, u64, u64, usize)> = all
+        .par_iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let net = space.decode(g).expect("enumerated genotypes decode");
+            let c = cost(&net);
+            let (f, s) = evonas::hash::hash(&net);
+            (f, s, c.params, c.flops, i)
+        })
+        .collect();
+    let mut classes: HashMap<FunctionalHash, Vec<usize>> = HashMap::new();
+    for (k, r) in rows.iter().enumerate() {
+        classes.entry(r.0).or_default().push(k);
+    }
+    let mut multi_struct = 0;
+    let mut inconsistent = 0;
+    let mut shown = 0;
+    for members in classes.values() {
+        let mut structs: Vec<_> = members.iter().map(|&k| rows[k].1).collect();
+        structs.sort();
+        structs.dedup();
+        let params: std::collections::HashSet<_> =
+            members.iter().map(|&k| (rows[k].2, rows[k].3)).collect();
+        if params.len() > 1 {
+            inconsistent += 1;
+        }
+        if structs.len() > 1 {
+            multi_struct += 1;
+            if shown < examples {
+                shown += 1;
+                println!(
+                    "functional class joining {} structural classes:",
+                    structs.len()
+                );
+                let mut seen = Vec::new();
+                for &k in members {
+                    if !seen.contains(&rows[k].1) {
+                        seen.push(rows[k].1);
+                        let g = &all[rows[k].4];
+                        println!("  params {:>9}  {}", rows[k].2, space.format(g)?);
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "{name}: {} encodings, {} functional classes, {multi_struct} of them join several structural classes, {inconsistent} have more than one (params, FLOPs)",
+        rows.len(),
+        classes.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,520 @@
+//! The functional and structural hashes: invariances, near misses, determinism, golden values.
+
+use std::collections::HashMap;
+
+use evonas::hash::{hash, FunctionalHash, StructuralHash};
+use evonas::ir::{blocks, cost, Network, NetworkBuilder, Op, Shape};
+use evonas::space::{AnyGenotype, AnySpace, ArchDocument, Knobs, BUILTIN};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::util::{evonas, tempdir, write};
+
+fn f_of(space: &AnySpace, text: &str) -> FunctionalHash {
+    FunctionalHash::of(&space.decode(&space.parse(text).unwrap()).unwrap())
+}
+
+/// A random topological relabelling of an NB-101 cell's interior vertices, in its notation.
+fn relabel_nb101(notation: &serde_json::Value, rng: &mut ChaCha8Rng) -> serde_json::Value {
+    let matrix: Vec<Vec<u8>> = serde_json::from_value(notation["matrix"].clone()).unwrap();
+    let ops: Vec<String> = serde_json::from_value(notation["ops"].clone()).unwrap();
+    let v = matrix.len();
+    // Random topological order of 1..v-1 (input stays first, output last).
+    let mut placed = vec![false; v];
+    placed[0] = true;
+    let mut order = vec![0];
+    while order.len() < v - 1 {
+        let ready: Vec<usize> = (1..v - 1)
+            .filter(|&i| !placed[i] && (0..v).all(|j| matrix[j][i] == 0 || placed[j]))
+            .collect();
+        let &next = ready.choose(rng).unwrap();
+        placed[next] = true;
+        order.push(next);
+    }
+    order.push(v - 1);
+    let mut new_matrix = vec![vec![0u8; v]; v];
+    for (a, &i) in order.iter().enumerate() {
+        for (b, &j) in order.iter().enumerate() {
+            new_matrix[a][b] = matrix[i][j];
+        }
+    }
+    let new_ops: Vec<String> = order.iter().map(|&i| ops[i].clone()).collect();
+    serde_json::json!({"matrix": new_matrix, "ops": new_ops})
+}
+
+#[test]
+fn nb101_relabellings_hash_equal() {
+    let space = AnySpace::builtin("nb101").unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(101);
+    let mut changed = 0;
+    for _ in 0..150 {
+        let g = space.sample(&mut rng);
+        let notation = space.to_value(&g).unwrap();
+        let base = hash(&space.decode(&g).unwrap());
+        for _ in 0..4 {
+            let other = relabel_nb101(&notation, &mut rng);
+            changed += usize::from(other != notation);
+            let h = space.parse_value(&other).unwrap();
+            assert_eq!(
+                hash(&space.decode(&h).unwrap()),
+                base,
+                "{notation} vs {other}"
+            );
+        }
+    }
+    assert!(changed > 300, "the relabellings really relabel: {changed}");
+}
+
+/// NASNet genotype with its blocks permuted (respecting which block reads which) and each
+/// block's two operands swapped.
+fn permute_nasnet(v: &serde_json::Value, rng: &mut ChaCha8Rng) -> serde_json::Value {
+    let mut out = v.clone();
+    for cell in ["normal", "reduce"] {
+        let pairs: Vec<(String, u32)> = serde_json::from_value(v[cell].clone()).unwrap();
+        let blocks = pairs.len() / 2;
+        let reads = |b: usize| [pairs[2 * b].1, pairs[2 * b + 1].1];
+        // Random topological order of the blocks.
+        let mut placed = vec![false; blocks];
+        let mut order = Vec::new();
+        while order.len() < blocks {
+            let ready: Vec<usize> = (0..blocks)
+                .filter(|&b| {
+                    !placed[b] && reads(b).iter().all(|&s| s < 2 || placed[s as usize - 2])
+                })
+                .collect();
+            let &next = ready.choose(rng).unwrap();
+            placed[next] = true;
+            order.push(next);
+        }
+        let mut new_pos = vec![0u32; blocks];
+        for (pos, &b) in order.iter().enumerate() {
+            new_pos[b] = pos as u32;
+        }
+        let map = |s: u32| {
+            if s < 2 {
+                s
+            } else {
+                2 + new_pos[s as usize - 2]
+            }
+        };
+        let mut new_pairs = Vec::new();
+        for &b in &order {
+            let (mut p, mut q) = (pairs[2 * b].clone(), pairs[2 * b + 1].clone());
+            p.1 = map(p.1);
+            q.1 = map(q.1);
+            if rng.random_bool(0.5) {
+                std::mem::swap(&mut p, &mut q);
+            }
+            new_pairs.push(p);
+            new_pairs.push(q);
+        }
+        out[cell] = serde_json::to_value(new_pairs).unwrap();
+        out.as_object_mut()
+            .unwrap()
+            .remove(&format!("{cell}_concat"));
+    }
+    out
+}
+
+#[test]
+fn nasnet_permuted_blocks_and_swapped_operands_hash_equal() {
+    let space = AnySpace::builtin("nasnet").unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut changed = 0;
+    for _ in 0..60 {
+        let g = space.sample(&mut rng);
+        let v = space.to_value(&g).unwrap();
+        let base = hash(&space.decode(&g).unwrap()).0;
+        for _ in 0..3 {
+            let p = permute_nasnet(&v, &mut rng);
+            let h = space.parse_value(&p).unwrap();
+            changed += usize::from(h != g);
+            assert_eq!(
+                FunctionalHash::of(&space.decode(&h).unwrap()),
+                base,
+                "{v} vs {p}"
+            );
+        }
+    }
+    assert!(changed > 150, "{changed}");
+}
+
+#[test]
+fn fbnet_skips_moved_inside_a_stage_hash_equal() {
+    let space = AnySpace::builtin("fbnet").unwrap();
+    let AnySpace::FbNet(fb) = &space else {
+        panic!("fbnet family")
+    };
+    let stages = fb.layer_stages();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let mut moved = 0;
+    for _ in 0..100 {
+        let g = space.sample(&mut rng);
+        let mut names: Vec<String> = serde_json::from_value(space.to_value(&g).unwrap()).unwrap();
+        let base = hash(&space.decode(&g).unwrap()).0;
+        // Move a skip among the non-first layers of its stage (those keep the shape).
+        let candidates: Vec<usize> = (0..names.len())
+            .filter(|&l| names[l] == "skip" && !stages[l].1)
+            .collect();
+        let Some(&from) = candidates.choose(&mut rng) else {
+            continue;
+        };
+        let stage = stages[from].0;
+        let same: Vec<usize> = (0..names.len())
+            .filter(|&l| stages[l].0 == stage && !stages[l].1)
+            .collect();
+        let &to = same.choose(&mut rng).unwrap();
+        let skip = names.remove(from);
+        names.insert(to, skip);
+        let h = space
+            .parse_value(&serde_json::to_value(&names).unwrap())
+            .unwrap();
+        moved += usize::from(h != g);
+        assert_eq!(FunctionalHash::of(&space.decode(&h).unwrap()), base);
+    }
+    assert!(moved > 20, "{moved}");
+}
+
+#[test]
+fn near_misses_hash_differently() {
+    let nb201 = AnySpace::builtin("nb201").unwrap();
+    let pairs = [
+        // conv3x3 vs conv1x1 on one edge.
+        (
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+        ),
+        // Same ops, different wiring: conv1x1(conv3x3(x)) vs conv3x3(conv1x1(x)).
+        (
+            "|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|none~0|none~1|skip_connect~2|",
+            "|nor_conv_1x1~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|",
+        ),
+        // Same ops, different wiring: a chain versus two parallel branches.
+        (
+            "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|none~0|none~1|skip_connect~2|",
+            "|nor_conv_3x3~0|+|nor_conv_3x3~0|none~1|+|none~0|skip_connect~1|skip_connect~2|",
+        ),
+        // Two independent convolutions versus one convolution used twice (NAS-Bench-201's own
+        // canonical form calls these equal; they differ in parameter count).
+        (
+            "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+            "|nor_conv_1x1~0|+|avg_pool_3x3~0|skip_connect~1|+|avg_pool_3x3~0|skip_connect~1|skip_connect~2|",
+        ),
+        // x + x is not x.
+        (
+            "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+            "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+        ),
+        // avg pool vs identity.
+        (
+            "|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+            "|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|",
+        ),
+    ];
+    for (a, b) in pairs {
+        assert_ne!(f_of(&nb201, a), f_of(&nb201, b), "{a} vs {b}");
+    }
+    let nb101 = AnySpace::builtin("nb101").unwrap();
+    let cell = |ops: [&str; 2]| {
+        serde_json::json!({"matrix": [[0,1,1,0],[0,0,0,1],[0,0,0,1],[0,0,0,0]],
+            "ops": ["input", ops[0], ops[1], "output"]})
+        .to_string()
+    };
+    let maxpool = f_of(&nb101, &cell(["conv3x3-bn-relu", "maxpool3x3"]));
+    let conv1 = f_of(&nb101, &cell(["conv3x3-bn-relu", "conv1x1-bn-relu"]));
+    let conv3 = f_of(&nb101, &cell(["conv3x3-bn-relu", "conv3x3-bn-relu"]));
+    assert!(maxpool != conv1 && conv1 != conv3 && maxpool != conv3);
+    let chain = serde_json::json!({"matrix": [[0,1,0,0],[0,0,1,0],[0,0,0,1],[0,0,0,0]],
+        "ops": ["input", "conv3x3-bn-relu", "maxpool3x3", "output"]})
+    .to_string();
+    assert_ne!(f_of(&nb101, &chain), maxpool, "same ops, different wiring");
+    // NASNet: max pool vs avg pool in one pair.
+    let nasnet = AnySpace::builtin("nasnet").unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let g = nasnet.sample(&mut rng);
+    let text = nasnet.format(&g).unwrap();
+    let swapped = if text.contains("max_pool_3x3") {
+        text.replacen("max_pool_3x3", "avg_pool_3x3", 1)
+    } else {
+        text.replacen("avg_pool_3x3", "max_pool_3x3", 1)
+    };
+    let v: serde_json::Value = serde_json::from_str(&swapped).unwrap();
+    let mut v = v;
+    v.as_object_mut().unwrap().remove("normal_concat");
+    v.as_object_mut().unwrap().remove("reduce_concat");
+    assert_ne!(f_of(&nasnet, &text), f_of(&nasnet, &v.to_string()));
+}
+
+fn conv_bn(b: &mut NetworkBuilder, x: evonas::ir::NodeId, label: &str) -> evonas::ir::NodeId {
+    let g = blocks::ConvGeometry::same(3, 1);
+    let c = blocks::conv(b, x, 4, g, 1, label).unwrap();
+    blocks::bn(b, c, label).unwrap()
+}
+
+fn pooled(distribute: bool) -> Network {
+    let mut b = NetworkBuilder::new();
+    let x = b.input(Shape::new(4, 8, 8), "in").unwrap();
+    let a = conv_bn(&mut b, x, "a");
+    let c = conv_bn(&mut b, x, "b");
+    let pool = Op::AvgPool {
+        kernel: 3,
+        stride: 1,
+        padding: 1,
+    };
+    let out = if distribute {
+        let pa = b.add(pool, &[a], "pa").unwrap();
+        let pc = b.add(pool, &[c], "pc").unwrap();
+        b.add(Op::Add, &[pc, pa], "sum").unwrap()
+    } else {
+        let s = b.add(Op::Add, &[a, c], "sum").unwrap();
+        b.add(pool, &[s], "p").unwrap()
+    };
+    b.finish(out).unwrap()
+}
+
+#[test]
+fn linear_ops_distribute_over_sums_but_weighted_ones_do_not() {
+    assert_eq!(
+        FunctionalHash::of(&pooled(true)),
+        FunctionalHash::of(&pooled(false))
+    );
+    assert_ne!(
+        StructuralHash::of(&pooled(true)),
+        StructuralHash::of(&pooled(false))
+    );
+    // relu(a + b) is not relu(a) + relu(b).
+    let relu = |distribute: bool| {
+        let mut b = NetworkBuilder::new();
+        let x = b.input(Shape::new(4, 8, 8), "in").unwrap();
+        let a = conv_bn(&mut b, x, "a");
+        let c = conv_bn(&mut b, x, "b");
+        let out = if distribute {
+            let ra = b.add(Op::Relu, &[a], "ra").unwrap();
+            let rc = b.add(Op::Relu, &[c], "rc").unwrap();
+            b.add(Op::Add, &[ra, rc], "sum").unwrap()
+        } else {
+            let s = b.add(Op::Add, &[a, c], "sum").unwrap();
+            b.add(Op::Relu, &[s], "r").unwrap()
+        };
+        b.finish(out).unwrap()
+    };
+    assert_ne!(
+        FunctionalHash::of(&relu(true)),
+        FunctionalHash::of(&relu(false))
+    );
+}
+
+#[test]
+fn one_cell_in_three_notations_hashes_equal() {
+    let arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+    let nb201 = AnySpace::builtin("nb201").unwrap();
+    let native = f_of(&nb201, arch);
+    // A custom space file: another name, the ops listed in another order.
+    let dir = tempdir();
+    let text = BUILTIN.iter().find(|(n, _)| *n == "nb201").unwrap().1;
+    let (head, skeleton) = text.split_once("[skeleton]").unwrap();
+    let (preamble, ops) = head.split_once("[[ops]]").unwrap();
+    let mut op_blocks: Vec<&str> = ops.split("[[ops]]").collect();
+    op_blocks.reverse();
+    let custom = format!(
+        "{}[[ops]]{}[skeleton]{}",
+        preamble.replace("name = \"nb201\"", "name = \"my-cells\""),
+        op_blocks.join("\n[[ops]]"),
+        skeleton
+    );
+    let path = write(&dir, "my-cells.toml", &custom);
+    let custom_space = AnySpace::load(path.to_str().unwrap()).unwrap();
+    assert_eq!(custom_space.name(), "my-cells");
+    assert_eq!(f_of(&custom_space, arch), native);
+    // The IR document alone, with labels stripped and nodes given in reverse order.
+    let doc = ArchDocument::new(&nb201, Knobs::default(), &nb201.parse(arch).unwrap()).unwrap();
+    let mut v = serde_json::to_value(&doc).unwrap();
+    v["space"] = "nowhere".into();
+    let nodes = v["network"]["nodes"].as_array_mut().unwrap();
+    for n in nodes.iter_mut() {
+        n.as_object_mut().unwrap().remove("label");
+        n.as_object_mut().unwrap().remove("shape");
+    }
+    nodes.reverse();
+    let out = evonas(&["hash"], Some(&v.to_string())).ok();
+    assert!(out.starts_with(&native.to_string()), "{out}");
+    // And the CLI agrees on the native notation.
+    let out = evonas(&["hash", "--space", "nb201"], Some(arch)).ok();
+    assert!(out.starts_with(&native.to_string()), "{out}");
+}
+
+#[test]
+fn hash_cli_prints_one_line_per_input_in_order() {
+    let archs = evonas(
+        &["sample", "--space", "nasnet", "-n", "5", "--seed", "2"],
+        None,
+    )
+    .ok();
+    let out = evonas(&["hash"], Some(&archs)).ok();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5);
+    for (line, input) in lines.iter().zip(archs.lines()) {
+        let cols: Vec<&str> = line.splitn(3, '\t').collect();
+        assert!(FunctionalHash::parse(cols[0]).is_some(), "{line}");
+        assert!(StructuralHash::parse(cols[1]).is_some(), "{line}");
+        assert_eq!(cols[2], input);
+    }
+    let err = evonas(&["hash", "--space", "nb201"], Some("|bogus~0|")).fails();
+    assert!(err.contains("architecture 1"), "{err}");
+}
+
+#[test]
+fn hashes_do_not_depend_on_threads() {
+    let space = AnySpace::builtin("nasnet").unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let nets: Vec<Network> = (0..64)
+        .map(|_| space.decode(&space.sample(&mut rng)).unwrap())
+        .collect();
+    let sequential: Vec<_> = nets.iter().map(hash).collect();
+    for threads in [1, 2, 4] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let parallel: Vec<_> = pool.install(|| {
+            use rayon::prelude::*;
+            nets.par_iter().map(hash).collect()
+        });
+        assert_eq!(parallel, sequential);
+    }
+}
+
+/// NAS-Bench-201's `to_unique_str(consider_zero=True)`: its canonical form of a cell.
+fn nb201_unique(ops: &[&str]) -> String {
+    let mut nodes = vec!["0".to_string()];
+    let mut e = 0;
+    for _j in 1..4 {
+        let mut cur = Vec::new();
+        for node in nodes.iter() {
+            let op = ops[e];
+            e += 1;
+            cur.push(if op == "none" || node == "#" {
+                "#".to_string()
+            } else if op == "skip_connect" {
+                node.clone()
+            } else {
+                format!("({node})@{op}")
+            });
+        }
+        cur.sort();
+        nodes.push(cur.join("+"));
+    }
+    nodes[3].clone()
+}
+
+#[test]
+fn nb201_classes_refine_and_coarsen_nas_bench_201_form_only_where_justified() {
+    let space = AnySpace::builtin("nb201").unwrap();
+    let all: Vec<AnyGenotype> = space.enumerate().unwrap().collect();
+    let mut by_unique: HashMap<String, Vec<(FunctionalHash, u64)>> = HashMap::new();
+    let mut functional = std::collections::HashSet::new();
+    for g in &all {
+        let text = space.format(g).unwrap();
+        let ops: Vec<&str> = text
+            .split(['|', '+'])
+            .filter(|s| !s.is_empty())
+            .map(|e| e.split('~').next().unwrap())
+            .collect();
+        let net = space.decode(g).unwrap();
+        let f = FunctionalHash::of(&net);
+        functional.insert(f);
+        by_unique
+            .entry(nb201_unique(&ops))
+            .or_default()
+            .push((f, cost(&net).params));
+    }
+    assert_eq!(
+        by_unique.len(),
+        6466,
+        "NAS-Bench-201's form gives its published count"
+    );
+    assert_eq!(functional.len(), 5044);
+    // Where the functional hash splits one of NAS-Bench-201's classes, the parts differ in
+    // parameter count: they are different networks (a convolution used twice versus two
+    // convolutions), so the split is right.
+    let mut split = 0;
+    for members in by_unique.values() {
+        let mut params_of: HashMap<FunctionalHash, std::collections::BTreeSet<u64>> =
+            HashMap::new();
+        for (f, p) in members {
+            params_of.entry(*f).or_default().insert(*p);
+        }
+        if params_of.len() > 1 {
+            split += 1;
+            let sets: Vec<_> = params_of.values().collect();
+            for (i, a) in sets.iter().enumerate() {
+                for b in &sets[i + 1..] {
+                    assert!(
+                        a.is_disjoint(b),
+                        "split parts share a parameter count: {members:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(split, 430);
+}
+
+const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/hashes.tsv");
+
+fn golden_rows() -> Vec<(String, String, String, String)> {
+    let mut rows = Vec::new();
+    for (name, seeds) in [
+        ("nb201", 8),
+        ("nb101", 8),
+        ("nasnet", 8),
+        ("fbnet", 6),
+        ("fbnet-imagenet", 2),
+    ] {
+        let space = AnySpace::builtin(name).unwrap();
+        let mut rng = ChaCha8Rng::seed_from_u64(2026);
+        for _ in 0..seeds {
+            let g = space.sample(&mut rng);
+            let (f, s) = hash(&space.decode(&g).unwrap());
+            rows.push((
+                name.to_string(),
+                f.to_string(),
+                s.to_string(),
+                space.format(&g).unwrap(),
+            ));
+        }
+    }
+    rows
+}
+
+/// Any change to these values must bump `hash::functional::VERSION` or
+/// `hash::structural::VERSION`, or stored caches would serve results for the wrong networks.
+/// Regenerate with `EVONAS_BLESS=1 cargo test golden` after bumping.
+#[test]
+fn golden_hashes_are_stable() {
+    let rows = golden_rows();
+    let text: String = rows
+        .iter()
+        .map(|(a, b, c, d)| format!("{a}\t{b}\t{c}\t{d}\n"))
+        .collect();
+    if std::env::var("EVONAS_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::write(GOLDEN, &text).unwrap();
+    }
+    let expected = std::fs::read_to_string(GOLDEN).expect("the golden file exists");
+    assert!(expected.lines().count() >= 30);
+    for (want, got) in expected.lines().zip(text.lines()) {
+        assert_eq!(got, want, "hash changed: bump the algorithm version");
+    }
+    assert_eq!(expected.lines().count(), text.lines().count());
+    // The golden genotypes also parse back to the same hashes (notation is stable too).
+    for line in expected.lines() {
+        let cols: Vec<&str> = line.splitn(4, '\t').collect();
+        let space = AnySpace::builtin(cols[0]).unwrap();
+        let (f, s) = hash(&space.decode(&space.parse(cols[3]).unwrap()).unwrap());
+        assert_eq!(
+            (f.to_string(), s.to_string()),
+            (cols[1].to_string(), cols[2].to_string())
+        );
+    }
+}
