@@ -4,4 +4,5 @@ mod benchmarks;
 
 criterion::criterion_main! {
     benchmarks::space::benches,
+    benchmarks::hash::benches,
 }

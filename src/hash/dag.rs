@@ -8,6 +8,8 @@
 //! blake3 over the sorted multiset of (up, down) labels of the nodes that reach the output, so
 //! it depends only on the graph's structure, never on node numbering.
 
+#![allow(clippy::needless_range_loop)] // parallel arrays indexed by node
+
 use crate::mix::{Label, Mixer};
 
 const UP: u64 = 0x7570;
