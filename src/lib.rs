@@ -32,9 +32,12 @@
 #![warn(missing_docs)]
 
 pub mod error;
+pub mod eval;
 pub mod hash;
 pub mod ir;
 pub(crate) mod mix;
+pub mod search;
 pub mod space;
+pub mod store;
 
 pub use error::{Error, Result};

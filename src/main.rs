@@ -12,8 +12,13 @@ use rand_chacha::ChaCha8Rng;
 
 use evonas::hash::census::census;
 use evonas::ir::{cost, Network, Op};
+use evonas::search::campaign::{Campaign, End, SearchError};
+use evonas::search::status::status_json;
+use evonas::search::CampaignConfig;
 use evonas::space::input::{self, Parsed};
 use evonas::space::{AnySpace, ArchDocument, Knobs, Size, BUILTIN};
+use evonas::store::cache::Entry;
+use evonas::store::{Store, StoreError};
 
 /// evonas: neural architecture search with unified functional hashing.
 ///
@@ -50,8 +55,92 @@ impl KnobArgs {
     }
 }
 
+/// Where campaigns and the cache live.
+#[derive(clap::Args, Debug, Clone)]
+struct StoreArgs {
+    /// Store folder (created if missing).
+    #[arg(
+        long,
+        env = "EVONAS_STORE",
+        default_value = "evonas-store",
+        value_name = "DIR"
+    )]
+    store: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum CacheCommand {
+    /// Entry counts per protocol, failures, stale entries, size on disk.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write every entry as JSON lines (to --out or stdout).
+    Export {
+        /// Output file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Read entries written by `cache export` (existing keys are kept unless --overwrite).
+    Import {
+        /// Input file; `-` reads stdin.
+        file: PathBuf,
+        /// Replace existing entries.
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Remove entries keyed by an older hash-algorithm version (never hit again).
+    Gc,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run a search campaign from a config file; resumes an unfinished campaign of the same
+    /// name and config. Ctrl-C stops cleanly (resume later with `evonas resume NAME`).
+    Search {
+        /// Campaign config (TOML); see experiments/nb201_rea/rea.toml.
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Campaign name (overrides the config's).
+        #[arg(long)]
+        name: Option<String>,
+        /// Seed (overrides the config's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// No progress line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Continue an interrupted or killed campaign exactly where it stopped.
+    Resume {
+        /// Campaign name.
+        name: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// No progress line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Show campaigns: state, counts, best so far (`--json` for machines).
+    Status {
+        /// Campaign name (all campaigns if omitted).
+        name: Option<String>,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Inspect and move the evaluation cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// List the built-in search spaces with their sizes.
     Spaces,
     /// Sample random architectures; prints one architecture document (JSON) per line.
@@ -134,6 +223,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show { file, space } => show(file, space.as_deref()),
         Command::Enumerate { space, json } => enumerate(&space, json),
         Command::Hash { space, file } => hash(space.as_deref(), file),
+        Command::Search {
+            config,
+            store,
+            name,
+            seed,
+            quiet,
+        } => search(&config, &store.store, name, seed, quiet),
+        Command::Resume { name, store, quiet } => resume(&name, &store.store, quiet),
+        Command::Status { name, store, json } => status(name.as_deref(), &store.store, json),
+        Command::Cache { command, store } => cache(command, &store.store),
     }
 }
 
@@ -353,6 +452,340 @@ fn enumerate(space: &str, json: bool) -> anyhow::Result<ExitCode> {
             c.structural_classes,
             c.functional_classes
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// First Ctrl-C / SIGTERM: ask the campaign to stop after saving; second: exit at once.
+fn install_stop_handler() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let result = ctrlc::set_handler(|| {
+            if STOP.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting now (the store is consistent; resume later)");
+                std::process::exit(130);
+            }
+            eprintln!("\ninterrupt: finishing the current step and saving; press Ctrl-C again to quit at once");
+        });
+        if let Err(e) = result {
+            eprintln!("warning: cannot catch Ctrl-C ({e}); a kill is still safe");
+        }
+    });
+}
+
+fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
+    Ok(Store::open(dir)?)
+}
+
+fn write_snapshot(dir: &std::path::Path, c: &Campaign<'_>, live: bool) {
+    let folder = dir.join("status");
+    if std::fs::create_dir_all(&folder).is_err() {
+        return;
+    }
+    let name = &c.header().name;
+    let tmp = folder.join(format!(".{name}.json.tmp"));
+    let text = serde_json::to_string_pretty(&status_json(c.header(), live)).unwrap_or_default();
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, folder.join(format!("{name}.json")));
+    }
+}
+
+fn progress_line(c: &Campaign<'_>) -> String {
+    let h = c.header();
+    let n = &h.counters;
+    let rate = if n.proposals == 0 {
+        0.0
+    } else {
+        100.0 * n.cache_hits as f64 / n.proposals as f64
+    };
+    let best = match &h.best {
+        Some(b) => {
+            let test = b
+                .metrics
+                .get("test_accuracy")
+                .map_or(String::new(), |t| format!(" (test {t:.2})"));
+            format!("{:.3}{test}", b.fitness)
+        }
+        None => "-".into(),
+    };
+    let f = c.progress_fraction();
+    let eta = if f > 0.0 && f < 1.0 {
+        format!("{:.1} s", h.elapsed_seconds * (1.0 - f) / f)
+    } else {
+        "-".into()
+    };
+    let sim = if h.simulated_seconds > 0.0 {
+        format!(" | sim {:.0} s", h.simulated_seconds)
+    } else {
+        String::new()
+    };
+    format!(
+        "[{}] proposals {} | evaluations {} | cache hits {} ({rate:.0}%) | failures {} | best {best}{sim} | elapsed {:.1} s | {:.0}% | ETA {eta}",
+        h.name, n.proposals, n.evaluations, n.cache_hits, n.failures, h.elapsed_seconds, 100.0 * f
+    )
+}
+
+fn drive(
+    mut campaign: Campaign<'_>,
+    store_dir: &std::path::Path,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    install_stop_handler();
+    let tty = std::io::stderr().is_terminal();
+    let every = if tty { 0.2 } else { 5.0 };
+    let mut last = Instant::now();
+    let mut last_snapshot = Instant::now();
+    let name = campaign.header().name.clone();
+    eprintln!(
+        "{} campaign `{name}` (store {})",
+        if campaign.resumed() {
+            "resuming"
+        } else {
+            "starting"
+        },
+        store_dir.display()
+    );
+    let end = campaign.run(&STOP, &mut |c| {
+        if last_snapshot.elapsed().as_secs_f64() >= 1.0 {
+            write_snapshot(store_dir, c, true);
+            last_snapshot = Instant::now();
+        }
+        if !quiet && last.elapsed().as_secs_f64() >= every {
+            last = Instant::now();
+            if tty {
+                eprint!("\r\x1b[2K{}", progress_line(c));
+            } else {
+                eprintln!("{}", progress_line(c));
+            }
+        }
+    })?;
+    write_snapshot(store_dir, &campaign, false);
+    if !quiet {
+        if tty {
+            eprint!("\r\x1b[2K");
+        }
+        eprintln!("{}", progress_line(&campaign));
+    }
+    match end {
+        End::Finished(reason) => {
+            let h = campaign.header();
+            println!("campaign `{name}` finished: {reason}");
+            if let Some(b) = &h.best {
+                println!("best fitness {:.4}: {}", b.fitness, b.genotype);
+                for (k, v) in &b.metrics {
+                    println!("  {k}: {v:.4}");
+                }
+            }
+        }
+        End::Interrupted => {
+            println!(
+                "campaign `{name}` interrupted and saved; resume with: evonas resume {name} --store {}",
+                store_dir.display()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn search(
+    config: &std::path::Path,
+    store_dir: &std::path::Path,
+    name: Option<String>,
+    seed: Option<u64>,
+    quiet: bool,
+) -> anyhow::Result<ExitCode> {
+    let (mut cfg, text) = CampaignConfig::load(config)?;
+    if let Some(n) = name {
+        cfg.name = n;
+    }
+    if let Some(s) = seed {
+        cfg.seed = s;
+    }
+    cfg.check(&config.display().to_string())?;
+    let store = open_store(store_dir)?;
+    if let Some(h) = store.campaign(&cfg.name)? {
+        if h.state == evonas::store::campaign::CampaignState::Finished
+            && h.effective_config == serde_json::to_value(&cfg)?
+        {
+            println!("campaign `{}` already finished ({}); nothing to do. Use --name for a new campaign.", cfg.name, h.finish_reason.as_deref().unwrap_or("budget reached"));
+            println!("{}", serde_json::to_string_pretty(&status_json(&h, false))?);
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let campaign = Campaign::open(&store, cfg, &text)?;
+    drive(campaign, store_dir, quiet)
+}
+
+fn resume(name: &str, store_dir: &std::path::Path, quiet: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(store_dir)?;
+    if let Some(h) = store.campaign(name)? {
+        if h.state == evonas::store::campaign::CampaignState::Finished {
+            println!(
+                "campaign `{name}` already finished ({}); nothing to resume",
+                h.finish_reason.as_deref().unwrap_or("budget reached")
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let campaign = Campaign::resume(&store, name).map_err(|e| match e {
+        SearchError::Unknown { .. } => anyhow::anyhow!(e),
+        other => anyhow::anyhow!(other),
+    })?;
+    drive(campaign, store_dir, quiet)
+}
+
+fn status(name: Option<&str>, store_dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    if !store_dir.exists() {
+        bail!(
+            "no store at {} (run `evonas search` first, or pass --store)",
+            store_dir.display()
+        );
+    }
+    let values: Vec<serde_json::Value> = match Store::open(store_dir) {
+        Ok(store) => {
+            let headers = match name {
+                Some(n) => match store.campaign(n)? {
+                    Some(h) => vec![h],
+                    None => {
+                        let known: Vec<String> =
+                            store.campaigns()?.into_iter().map(|h| h.name).collect();
+                        bail!(
+                            "no campaign `{n}` in store {}; known: {}",
+                            store_dir.display(),
+                            if known.is_empty() {
+                                "(none)".into()
+                            } else {
+                                known.join(", ")
+                            }
+                        );
+                    }
+                },
+                None => store.campaigns()?,
+            };
+            headers.iter().map(|h| status_json(h, false)).collect()
+        }
+        Err(StoreError::InUse { .. }) => {
+            // A campaign is running: read the snapshots it keeps up to date.
+            let folder = store_dir.join("status");
+            let mut out = Vec::new();
+            let entries = std::fs::read_dir(&folder).with_context(|| {
+                format!(
+                    "the store is in use and {} has no status snapshots yet",
+                    folder.display()
+                )
+            })?;
+            for e in entries.flatten() {
+                let path = e.path();
+                if path.extension().is_some_and(|x| x == "json") {
+                    let text = std::fs::read_to_string(&path)?;
+                    let v: serde_json::Value = serde_json::from_str(&text)
+                        .with_context(|| format!("{}", path.display()))?;
+                    if name.is_none_or(|n| v["name"] == n) {
+                        out.push(v);
+                    }
+                }
+            }
+            if let (Some(n), true) = (name, out.is_empty()) {
+                bail!(
+                    "no status snapshot for campaign `{n}` in {}",
+                    folder.display()
+                );
+            }
+            out
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if json {
+        if name.is_some() {
+            println!("{}", serde_json::to_string_pretty(&values[0])?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&values)?);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if values.is_empty() {
+        println!("no campaigns in {}", store_dir.display());
+    }
+    for v in &values {
+        println!(
+            "{}: {} | proposals {} | evaluations {} | cache hits {} | failures {} | elapsed {:.1} s",
+            v["name"].as_str().unwrap_or("?"),
+            v["state"].as_str().unwrap_or("?"),
+            v["proposals"], v["evaluations"], v["cache_hits"], v["failures"],
+            v["elapsed_seconds"].as_f64().unwrap_or(0.0)
+        );
+        if let Some(b) = v.get("best").filter(|b| !b.is_null()) {
+            println!(
+                "  best {:.4}: {}",
+                b["fitness"].as_f64().unwrap_or(f64::NAN),
+                b["genotype"].as_str().unwrap_or("?")
+            );
+            if let Some(m) = b["metrics"].as_object() {
+                for (k, x) in m {
+                    println!("    {k}: {x}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cache(command: CacheCommand, store_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let store = open_store(store_dir)?;
+    match command {
+        CacheCommand::Stats { json } => {
+            let s = store.cache_stats()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                println!(
+                    "entries: {} ({} evaluations, {} failures, {} stale)",
+                    s.entries, s.evaluations, s.failures, s.stale_hash_version
+                );
+                for (p, n) in &s.by_protocol {
+                    println!("  protocol {p}: {n}");
+                }
+                println!("size on disk: {} bytes", s.bytes_on_disk);
+            }
+        }
+        CacheCommand::Export { out } => {
+            let entries = store.cache_entries()?;
+            let mut text = String::new();
+            for e in &entries {
+                text.push_str(&serde_json::to_string(e)?);
+                text.push('\n');
+            }
+            match out {
+                Some(p) => {
+                    std::fs::write(&p, text)
+                        .with_context(|| format!("cannot write {}", p.display()))?;
+                    eprintln!("exported {} entries to {}", entries.len(), p.display());
+                }
+                None => print!("{text}"),
+            }
+        }
+        CacheCommand::Import { file, overwrite } => {
+            let (text, origin) = read_input(Some(file))?;
+            let mut entries = Vec::new();
+            for (i, line) in text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+            {
+                let e: Entry = serde_json::from_str(line)
+                    .with_context(|| format!("{origin}:{}: not a cache entry", i + 1))?;
+                entries.push(e);
+            }
+            let n = store.cache_import(&entries, overwrite)?;
+            println!("imported {n} of {} entries", entries.len());
+        }
+        CacheCommand::Gc => {
+            let n = store.cache_gc()?;
+            println!("removed {n} stale entries");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,211 @@
+//! Evaluators: what a candidate scores. An [`Evaluator`] turns a decoded network (and its
+//! genotype) into an [`Outcome`]; its [`Protocol`] says exactly how, and its fingerprint is half
+//! of every cache key, so a result obtained one way never answers a query made another way.
+//!
+//! `eval` sits below `store`: the store persists [`EvalRecord`]s without evaluators knowing
+//! about sled.
+
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::FunctionalHash;
+use crate::ir::Network;
+use crate::space::{AnyGenotype, AnySpace};
+
+/// One evaluation to perform.
+#[derive(Clone, Copy, Debug)]
+pub struct Task<'a> {
+    /// The candidate's space.
+    pub space: &'a AnySpace,
+    /// The candidate's genotype.
+    pub genotype: &'a AnyGenotype,
+    /// The decoded network.
+    pub network: &'a Network,
+    /// Its functional hash.
+    pub hash: FunctionalHash,
+    /// How many evaluations of this candidate's function came before (noise streams differ).
+    pub repeat: u32,
+}
+
+/// What an evaluation produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A score.
+    Done {
+        /// What the search maximises (e.g. validation accuracy in %).
+        fitness: f64,
+        /// Every reported metric (e.g. `valid_accuracy`, `test_accuracy`).
+        metrics: BTreeMap<String, f64>,
+        /// Simulated training seconds charged (table evaluators), else 0.
+        simulated_seconds: f64,
+        /// Wall seconds the evaluation took.
+        wall_seconds: f64,
+    },
+    /// The candidate could not be evaluated; the reason is recorded and the search goes on.
+    Failed {
+        /// Why (diverged, out of memory, not in the table, ...).
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// The fitness, if the evaluation succeeded.
+    pub fn fitness(&self) -> Option<f64> {
+        match self {
+            Outcome::Done { fitness, .. } => Some(*fitness),
+            Outcome::Failed { .. } => None,
+        }
+    }
+}
+
+/// A precise description of how evaluations are made (data set, split, epochs, noise, ...).
+/// Its fingerprint goes into every cache key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Protocol {
+    /// Canonical description (keys sorted by serde_json's map).
+    pub description: serde_json::Value,
+}
+
+impl Protocol {
+    /// blake3 of the canonical JSON description.
+    pub fn fingerprint(&self) -> [u8; 32] {
+        let text = serde_json::to_string(&self.description).expect("JSON values serialise");
+        *blake3::hash(text.as_bytes()).as_bytes()
+    }
+
+    /// Hex of the first 8 fingerprint bytes, for display.
+    pub fn short(&self) -> String {
+        self.fingerprint()[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+/// Something that scores candidates. Implementations must not panic on any candidate: a
+/// candidate that cannot be evaluated is an [`Outcome::Failed`].
+pub trait Evaluator: Send + Sync {
+    /// How evaluations are made.
+    fn protocol(&self) -> &Protocol;
+    /// Scores one candidate.
+    fn evaluate(&self, task: &Task<'_>) -> Outcome;
+}
+
+/// Current evaluation-record schema; records from a newer schema are refused.
+pub const RECORD_SCHEMA: u32 = 1;
+
+/// The cached result for one (function, protocol): possibly several evaluations' mean.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    /// [`RECORD_SCHEMA`] when written.
+    pub schema: u32,
+    /// Number of evaluations aggregated.
+    pub evaluations: u32,
+    /// Mean fitness over the evaluations (None if the candidate failed).
+    pub fitness: Option<f64>,
+    /// Mean of each metric.
+    pub metrics: BTreeMap<String, f64>,
+    /// Why evaluation failed, if it did.
+    pub failure: Option<String>,
+    /// Parameter count of the evaluated network.
+    pub params: u64,
+    /// FLOPs of the evaluated network.
+    pub flops: u64,
+    /// Total simulated seconds charged.
+    pub simulated_seconds: f64,
+    /// Total wall seconds spent.
+    pub wall_seconds: f64,
+    /// The genotype first evaluated, in its space's notation.
+    pub genotype: String,
+    /// Its space.
+    pub space: String,
+    /// evonas version that wrote the record.
+    pub evonas_version: String,
+    /// Seconds since the Unix epoch when first written.
+    pub created_unix: u64,
+    /// Seconds since the Unix epoch when last updated.
+    pub updated_unix: u64,
+}
+
+impl EvalRecord {
+    /// A record holding one outcome.
+    pub fn first(outcome: &Outcome, net: &Network, space: &str, genotype: String) -> Self {
+        let cost = crate::ir::cost(net);
+        let now = unix_now();
+        let mut r = EvalRecord {
+            schema: RECORD_SCHEMA,
+            evaluations: 0,
+            fitness: None,
+            metrics: BTreeMap::new(),
+            failure: None,
+            params: cost.params,
+            flops: cost.flops,
+            simulated_seconds: 0.0,
+            wall_seconds: 0.0,
+            genotype,
+            space: space.to_string(),
+            evonas_version: env!("CARGO_PKG_VERSION").to_string(),
+            created_unix: now,
+            updated_unix: now,
+        };
+        r.add(outcome);
+        r
+    }
+
+    /// Folds one more outcome into the running means.
+    pub fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Done {
+                fitness,
+                metrics,
+                simulated_seconds,
+                wall_seconds,
+            } => {
+                let n = f64::from(self.evaluations);
+                let mean = |old: f64, new: f64| (old * n + new) / (n + 1.0);
+                self.fitness = Some(mean(self.fitness.unwrap_or(0.0), *fitness));
+                for (k, v) in metrics {
+                    let old = self.metrics.get(k).copied().unwrap_or(0.0);
+                    self.metrics.insert(k.clone(), mean(old, *v));
+                }
+                self.failure = None;
+                self.simulated_seconds += simulated_seconds;
+                self.wall_seconds += wall_seconds;
+            }
+            Outcome::Failed { reason } => {
+                self.failure = Some(reason.clone());
+            }
+        }
+        self.evaluations += 1;
+        self.updated_unix = unix_now();
+    }
+
+    /// The outcome this record serves on a cache hit (no cost: hits are free).
+    pub fn as_hit(&self) -> Outcome {
+        match (self.fitness, &self.failure) {
+            (Some(fitness), None) => Outcome::Done {
+                fitness,
+                metrics: self.metrics.clone(),
+                simulated_seconds: 0.0,
+                wall_seconds: 0.0,
+            },
+            (_, Some(reason)) => Outcome::Failed {
+                reason: reason.clone(),
+            },
+            (None, None) => Outcome::Failed {
+                reason: "record without a result".into(),
+            },
+        }
+    }
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,349 @@
+//! The NAS-Bench-201 table evaluator: looks a cell up in the benchmark's published results
+//! instead of training it, and charges the simulated training time the benchmark reports.
+//!
+//! Reads two CSV files from a folder (the format of `../shared/data/nb201/`):
+//! `nb201_cifar10_valid_200ep.csv` (the `cifar10-valid` setting: validation accuracy and
+//! per-epoch training time) and `nb201_test_acc_200ep.csv` (test accuracy on CIFAR-10, CIFAR-100
+//! and ImageNet16-120). Fitness is the validation accuracy for `cifar10-valid`; these files hold
+//! no validation split for CIFAR-100 and ImageNet16-120, so there the fitness is their test
+//! accuracy, and the simulated time is the CIFAR-10 one.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::{Evaluator, Outcome, Protocol, Task};
+use crate::space::AnySpace;
+
+/// File with the `cifar10-valid` setting.
+pub const VALID_FILE: &str = "nb201_cifar10_valid_200ep.csv";
+/// File with the test accuracies.
+pub const TEST_FILE: &str = "nb201_test_acc_200ep.csv";
+
+/// Which benchmark setting gives the fitness.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Dataset {
+    /// Train on half of CIFAR-10's training set, validate on the other half.
+    #[default]
+    #[serde(rename = "cifar10-valid")]
+    Cifar10Valid,
+    /// CIFAR-100 (fitness: test accuracy; no validation split in the files).
+    #[serde(rename = "cifar100")]
+    Cifar100,
+    /// ImageNet16-120 (fitness: test accuracy; no validation split in the files).
+    #[serde(rename = "imagenet16")]
+    ImageNet16,
+}
+
+fn twelve() -> f64 {
+    12.0
+}
+
+/// `[evaluator]` keys for `kind = "nb201-table"`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableConfig {
+    /// Folder holding the two CSV files.
+    pub path: PathBuf,
+    /// Setting that gives the fitness.
+    #[serde(default)]
+    pub dataset: Dataset,
+    /// Standard deviation of Gaussian noise added to the fitness, in accuracy points.
+    #[serde(default)]
+    pub noise: f64,
+    /// Seed of the noise stream (independent of the search seed).
+    #[serde(default)]
+    pub noise_seed: u64,
+    /// Epochs charged per real evaluation (NAS-Bench-201's search baselines charge 12).
+    #[serde(default = "twelve")]
+    pub sim_epochs: f64,
+}
+
+/// Why the table cannot be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    /// A file is missing or unreadable.
+    #[error("{}: {source} (point [evaluator] path at a folder holding {VALID_FILE} and {TEST_FILE})", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A file's contents are wrong.
+    #[error("{}:{line}: {message}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A setting is out of range.
+    #[error("[evaluator] {0}")]
+    Config(String),
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Row {
+    valid: f64,
+    epoch_seconds: f64,
+    test_c10: f64,
+    test_c100: f64,
+    test_im16: f64,
+}
+
+/// The loaded table.
+#[derive(Debug)]
+pub struct Nb201Table {
+    rows: HashMap<String, Row>,
+    config: TableConfig,
+    protocol: Protocol,
+}
+
+fn read(path: &Path) -> Result<(String, Vec<u8>), TableError> {
+    let bytes = std::fs::read(path).map_err(|source| TableError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes.clone()).map_err(|_| TableError::Malformed {
+        path: path.to_path_buf(),
+        line: 0,
+        message: "not UTF-8 text".into(),
+    })?;
+    Ok((text, bytes))
+}
+
+/// Splits a CSV line (no quoting in these files) and finds named columns in the header.
+struct Columns {
+    index: Vec<usize>,
+}
+
+impl Columns {
+    fn find(header: &str, names: &[&str], path: &Path) -> Result<Self, TableError> {
+        let cols: Vec<&str> = header.trim_end_matches('\r').split(',').collect();
+        let index = names
+            .iter()
+            .map(|n| {
+                cols.iter()
+                    .position(|c| c == n)
+                    .ok_or_else(|| TableError::Malformed {
+                        path: path.to_path_buf(),
+                        line: 1,
+                        message: format!("missing column `{n}` in the header"),
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Columns { index })
+    }
+
+    fn row<'a>(&self, line: &'a str) -> Option<Vec<&'a str>> {
+        let fields: Vec<&str> = line.trim_end_matches('\r').split(',').collect();
+        self.index.iter().map(|&i| fields.get(i).copied()).collect()
+    }
+}
+
+fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, TableError> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| TableError::Malformed {
+            path: path.to_path_buf(),
+            line,
+            message: format!("`{what}` is `{s}`, not a finite number"),
+        })
+}
+
+impl Nb201Table {
+    /// Loads the two CSV files of `config.path`.
+    pub fn load(config: TableConfig) -> Result<Self, TableError> {
+        if !(config.noise.is_finite() && config.noise >= 0.0) {
+            return Err(TableError::Config(format!(
+                "noise must be a non-negative number, got {}",
+                config.noise
+            )));
+        }
+        if !(config.sim_epochs.is_finite() && config.sim_epochs > 0.0) {
+            return Err(TableError::Config(format!(
+                "sim_epochs must be positive, got {}",
+                config.sim_epochs
+            )));
+        }
+        let mut rows: HashMap<String, Row> = HashMap::with_capacity(16_000);
+        let valid_path = config.path.join(VALID_FILE);
+        let (valid_text, valid_bytes) = read(&valid_path)?;
+        let mut lines = valid_text.lines();
+        let header = lines.next().unwrap_or_default();
+        let cols = Columns::find(
+            header,
+            &["arch_str", "valid-accuracy", "train-per-time"],
+            &valid_path,
+        )?;
+        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let n = i + 2;
+            let f = cols.row(line).ok_or_else(|| TableError::Malformed {
+                path: valid_path.clone(),
+                line: n,
+                message: "too few columns".into(),
+            })?;
+            let row = rows.entry(f[0].to_string()).or_default();
+            row.valid = number(f[1], &valid_path, n, "valid-accuracy")?;
+            row.epoch_seconds = number(f[2], &valid_path, n, "train-per-time")?;
+        }
+        let test_path = config.path.join(TEST_FILE);
+        let (test_text, test_bytes) = read(&test_path)?;
+        let mut lines = test_text.lines();
+        let header = lines.next().unwrap_or_default();
+        let cols = Columns::find(
+            header,
+            &["arch", "cifar10_test", "cifar100_test", "imagenet16_test"],
+            &test_path,
+        )?;
+        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let n = i + 2;
+            let f = cols.row(line).ok_or_else(|| TableError::Malformed {
+                path: test_path.clone(),
+                line: n,
+                message: "too few columns".into(),
+            })?;
+            let Some(row) = rows.get_mut(f[0]) else {
+                return Err(TableError::Malformed {
+                    path: test_path.clone(),
+                    line: n,
+                    message: format!("cell `{}` is not in {VALID_FILE}", f[0]),
+                });
+            };
+            row.test_c10 = number(f[1], &test_path, n, "cifar10_test")?;
+            row.test_c100 = number(f[2], &test_path, n, "cifar100_test")?;
+            row.test_im16 = number(f[3], &test_path, n, "imagenet16_test")?;
+        }
+        if rows.is_empty() {
+            return Err(TableError::Malformed {
+                path: valid_path,
+                line: 1,
+                message: "no rows".into(),
+            });
+        }
+        let mut table_digest = blake3::Hasher::new();
+        table_digest.update(&valid_bytes);
+        table_digest.update(&test_bytes);
+        let protocol = Protocol {
+            description: serde_json::json!({
+                "kind": "nb201-table",
+                "dataset": config.dataset,
+                "noise": config.noise,
+                "noise_seed": if config.noise > 0.0 { config.noise_seed } else { 0 },
+                "sim_epochs": config.sim_epochs,
+                "table": table_digest.finalize().to_hex().to_string(),
+            }),
+        };
+        Ok(Nb201Table {
+            rows,
+            config,
+            protocol,
+        })
+    }
+
+    /// Number of cells in the table.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the table is empty (never, once loaded).
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Looks up an arch string without noise: (fitness, metrics, simulated seconds).
+    pub fn lookup(&self, arch: &str) -> Option<(f64, Vec<(&'static str, f64)>, f64)> {
+        let r = self.rows.get(arch)?;
+        let sim = self.config.sim_epochs * r.epoch_seconds;
+        Some(match self.config.dataset {
+            Dataset::Cifar10Valid => (
+                r.valid,
+                vec![("valid_accuracy", r.valid), ("test_accuracy", r.test_c10)],
+                sim,
+            ),
+            Dataset::Cifar100 => (r.test_c100, vec![("test_accuracy", r.test_c100)], sim),
+            Dataset::ImageNet16 => (r.test_im16, vec![("test_accuracy", r.test_im16)], sim),
+        })
+    }
+
+    /// The best fitness and best reported test accuracy in the table (the oracle).
+    pub fn optimum(&self) -> (f64, f64) {
+        let mut best = (f64::MIN, f64::MIN);
+        for r in self.rows.keys().filter_map(|a| self.lookup(a)) {
+            best.0 = best.0.max(r.0);
+            let test =
+                r.1.iter()
+                    .find(|(k, _)| *k == "test_accuracy")
+                    .map_or(0.0, |x| x.1);
+            best.1 = best.1.max(test);
+        }
+        best
+    }
+
+    fn noise(&self, arch: &str, repeat: u32) -> f64 {
+        if self.config.noise == 0.0 {
+            return 0.0;
+        }
+        let mut h = blake3::Hasher::new();
+        h.update(&self.config.noise_seed.to_le_bytes());
+        h.update(arch.as_bytes());
+        h.update(&repeat.to_le_bytes());
+        let mut seed = [0u8; 32];
+        seed.copy_from_slice(h.finalize().as_bytes());
+        let mut rng = rand_chacha::ChaCha8Rng::from_seed(seed);
+        // Box-Muller.
+        let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
+        let u2: f64 = rng.random();
+        self.config.noise * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+}
+
+impl Evaluator for Nb201Table {
+    fn protocol(&self) -> &Protocol {
+        &self.protocol
+    }
+
+    fn evaluate(&self, task: &Task<'_>) -> Outcome {
+        let start = Instant::now();
+        let arch = match (task.space, task.genotype) {
+            (AnySpace::Nb201(_), _) => match task.space.format(task.genotype) {
+                Ok(a) => a,
+                Err(e) => {
+                    return Outcome::Failed {
+                        reason: e.to_string(),
+                    }
+                }
+            },
+            _ => {
+                return Outcome::Failed {
+                    reason: format!(
+                        "the nb201-table evaluator only knows NAS-Bench-201 cells, not space {}",
+                        task.space.name()
+                    ),
+                }
+            }
+        };
+        match self.lookup(&arch) {
+            None => Outcome::Failed {
+                reason: format!("cell {arch} is not in the NAS-Bench-201 table"),
+            },
+            Some((fitness, metrics, simulated_seconds)) => Outcome::Done {
+                fitness: fitness + self.noise(&arch, task.repeat),
+                metrics: metrics
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect(),
+                simulated_seconds,
+                wall_seconds: start.elapsed().as_secs_f64(),
+            },
+        }
+    }
+}

@@ -1,0 +1,783 @@
+//! The campaign loop: propose a round from the seeded stream, answer each candidate from the
+//! cache or the evaluator (in parallel), commit the round in proposal order, repeat until a
+//! budget is reached or a stop is requested.
+//!
+//! Every step is written to the store before the search acts on it (see
+//! [`crate::store::campaign`]), so a campaign killed at any instant resumes exactly where it
+//! stopped, and with a deterministic evaluator ends bit for bit where the uninterrupted run would
+//! have: round `r` draws from ChaCha8 stream `r` of the campaign seed, whatever happened before.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use super::config::{CampaignConfig, ConfigError, EvaluatorConfig};
+use super::strategy::{self, Strategy};
+use crate::eval::table::{Nb201Table, TableError};
+use crate::eval::{unix_now, EvalRecord, Evaluator, Outcome, Task};
+use crate::hash::FunctionalHash;
+use crate::space::{AnyGenotype, AnySpace, SpaceError};
+use crate::store::cache::{self, CachePolicy, Decision};
+use crate::store::campaign::{
+    Best, CampaignHeader, CampaignState, Candidate, Counters, Event, Inflight, SlotResult,
+    CAMPAIGN_SCHEMA,
+};
+use crate::store::{Commit, Store, StoreError};
+
+/// Why a campaign cannot start or continue.
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The space or a genotype is wrong.
+    #[error(transparent)]
+    Space(#[from] SpaceError),
+    /// The config is wrong.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The evaluator's table cannot be loaded.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// A campaign of that name exists with another config.
+    #[error("campaign `{name}` already exists in this store with a different config; choose another name (--name) or resume it with `evonas resume {name}`")]
+    ConfigMismatch {
+        /// The name.
+        name: String,
+    },
+    /// No campaign of that name.
+    #[error("no campaign `{name}` in store {store}; known campaigns: {known}")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The store.
+        store: String,
+        /// Names in the store.
+        known: String,
+    },
+    /// The stored config no longer parses.
+    #[error("campaign `{name}`: its stored config is unreadable: {message}")]
+    StoredConfig {
+        /// The campaign.
+        name: String,
+        /// Why.
+        message: String,
+    },
+    /// Could not build the thread pool.
+    #[error("cannot start {threads} evaluation threads: {message}")]
+    Threads {
+        /// Threads asked for.
+        threads: usize,
+        /// Why.
+        message: String,
+    },
+}
+
+/// How a session ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum End {
+    /// A budget was reached.
+    Finished(String),
+    /// A stop was requested; the campaign can be resumed.
+    Interrupted,
+}
+
+/// Builds the evaluator a config asks for.
+pub fn evaluator(config: &EvaluatorConfig) -> Result<Box<dyn Evaluator>, SearchError> {
+    match config {
+        EvaluatorConfig::Nb201Table(t) => Ok(Box::new(Nb201Table::load(t.clone())?)),
+    }
+}
+
+/// A campaign ready to run (new or resumed).
+pub struct Campaign<'a> {
+    store: &'a Store,
+    config: CampaignConfig,
+    space: AnySpace,
+    evaluator: Box<dyn Evaluator>,
+    protocol: [u8; 32],
+    header: CampaignHeader,
+    strategy: Box<dyn Strategy>,
+    memo: HashMap<AnyGenotype, FunctionalHash>,
+    seen: HashSet<FunctionalHash>,
+    pool: rayon::ThreadPool,
+    session_start: Instant,
+    elapsed_before: f64,
+    resumed: bool,
+}
+
+fn config_json(config: &CampaignConfig) -> serde_json::Value {
+    serde_json::to_value(config).expect("configs serialise")
+}
+
+impl<'a> Campaign<'a> {
+    /// Starts campaign `config.name`, or resumes it if the store holds an unfinished campaign
+    /// of that name with the same config. `config_toml` is stored verbatim.
+    pub fn open(
+        store: &'a Store,
+        config: CampaignConfig,
+        config_toml: &str,
+    ) -> Result<Campaign<'a>, SearchError> {
+        let space = AnySpace::load(&config.space)?;
+        let existing = store.campaign(&config.name)?;
+        if let Some(h) = &existing {
+            if h.effective_config != config_json(&config) {
+                return Err(SearchError::ConfigMismatch {
+                    name: config.name.clone(),
+                });
+            }
+        }
+        let evaluator = evaluator(&config.evaluator)?;
+        let protocol = evaluator.protocol().fingerprint();
+        let threads = config
+            .parallel
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| SearchError::Threads {
+                threads,
+                message: e.to_string(),
+            })?;
+        let resumed = existing.is_some();
+        let header = match existing {
+            Some(h) => h,
+            None => {
+                let now = unix_now();
+                CampaignHeader {
+                    schema: CAMPAIGN_SCHEMA,
+                    name: config.name.clone(),
+                    config_toml: config_toml.to_string(),
+                    effective_config: config_json(&config),
+                    state: CampaignState::Running,
+                    finish_reason: None,
+                    counters: Counters::default(),
+                    round: 0,
+                    next_seq: 0,
+                    best: None,
+                    history_digest: blake3::hash(b"evonas history v1").to_hex().to_string(),
+                    elapsed_seconds: 0.0,
+                    simulated_seconds: 0.0,
+                    strategy: serde_json::Value::Null,
+                    created_unix: now,
+                    updated_unix: now,
+                }
+            }
+        };
+        let strategy = strategy::build(&config.strategy, &space, Some(&header.strategy))?;
+        let elapsed_before = header.elapsed_seconds;
+        let knobs = config.knobs;
+        Ok(Campaign {
+            store,
+            space: space.with_knobs(&knobs),
+            config,
+            evaluator,
+            protocol,
+            header,
+            strategy,
+            memo: HashMap::new(),
+            seen: HashSet::new(),
+            pool,
+            session_start: Instant::now(),
+            elapsed_before,
+            resumed,
+        })
+    }
+
+    /// Reopens a stored campaign from its own stored config.
+    pub fn resume(store: &'a Store, name: &str) -> Result<Campaign<'a>, SearchError> {
+        let Some(h) = store.campaign(name)? else {
+            let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
+            return Err(SearchError::Unknown {
+                name: name.to_string(),
+                store: store.dir().display().to_string(),
+                known: if known.is_empty() {
+                    "(none)".into()
+                } else {
+                    known.join(", ")
+                },
+            });
+        };
+        let config: CampaignConfig =
+            serde_json::from_value(h.effective_config.clone()).map_err(|e| {
+                SearchError::StoredConfig {
+                    name: name.to_string(),
+                    message: e.to_string(),
+                }
+            })?;
+        Campaign::open(store, config, &h.config_toml)
+    }
+
+    /// The current header.
+    pub fn header(&self) -> &CampaignHeader {
+        &self.header
+    }
+
+    /// Whether this opened an existing campaign.
+    pub fn resumed(&self) -> bool {
+        self.resumed
+    }
+
+    /// The config.
+    pub fn config(&self) -> &CampaignConfig {
+        &self.config
+    }
+
+    fn elapsed(&self) -> f64 {
+        self.elapsed_before + self.session_start.elapsed().as_secs_f64()
+    }
+
+    fn round_rng(&self, round: u64) -> ChaCha8Rng {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.config.seed);
+        rng.set_stream(round);
+        rng
+    }
+
+    fn coin(&self, round: u64, slot: u32) -> f64 {
+        let mut h = blake3::Hasher::new();
+        h.update(b"forgetful");
+        h.update(&self.config.seed.to_le_bytes());
+        h.update(&round.to_le_bytes());
+        h.update(&slot.to_le_bytes());
+        let b = h.finalize();
+        let x = u64::from_le_bytes(b.as_bytes()[..8].try_into().expect("8 bytes"));
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn budget_reason(&self) -> Option<String> {
+        let b = &self.config.budget;
+        let c = &self.header.counters;
+        if let Some(n) = b.evaluations {
+            if c.evaluations >= n {
+                return Some(format!("evaluation budget of {n} reached"));
+            }
+        }
+        if let Some(n) = b.proposals {
+            if c.proposals >= n {
+                return Some(format!("proposal budget of {n} reached"));
+            }
+        }
+        if let Some(s) = b.simulated_seconds {
+            if self.header.simulated_seconds >= s {
+                return Some(format!("simulated-time budget of {s} s reached"));
+            }
+        }
+        if let Some(s) = b.wall_seconds {
+            if self.elapsed() >= s {
+                return Some(format!("wall-time budget of {s} s reached"));
+            }
+        }
+        None
+    }
+
+    /// Fraction of the tightest budget used so far (for progress and ETA).
+    pub fn progress_fraction(&self) -> f64 {
+        let b = &self.config.budget;
+        let c = &self.header.counters;
+        let mut f: f64 = 0.0;
+        if let Some(n) = b.evaluations {
+            f = f.max(c.evaluations as f64 / n.max(1) as f64);
+        }
+        if let Some(n) = b.proposals {
+            f = f.max(c.proposals as f64 / n.max(1) as f64);
+        }
+        if let Some(s) = b.simulated_seconds {
+            f = f.max(self.header.simulated_seconds / s);
+        }
+        if let Some(s) = b.wall_seconds {
+            f = f.max(self.elapsed() / s);
+        }
+        f.min(1.0)
+    }
+
+    fn propose_round(&mut self) -> Result<Inflight, SearchError> {
+        let round = self.header.round;
+        let mut rng = self.round_rng(round);
+        let k = self.config.parallel.round_size;
+        let mut candidates = Vec::with_capacity(k);
+        let space = self.space.clone();
+        let uses_cache = self.config.cache.policy.uses_cache();
+        for _ in 0..k {
+            let mut strategy =
+                std::mem::replace(&mut self.strategy, Box::new(strategy::random::RandomSearch));
+            let result = {
+                let seen = &self.seen;
+                let store = self.store;
+                let protocol = self.protocol;
+                let known = move |h: &FunctionalHash| {
+                    seen.contains(h)
+                        || (uses_cache
+                            && store
+                                .cache_get(&cache::key(h, &protocol))
+                                .ok()
+                                .flatten()
+                                .is_some())
+                };
+                let memo = &mut self.memo;
+                let mut hash = |g: &AnyGenotype| -> Result<FunctionalHash, SpaceError> {
+                    if let Some(h) = memo.get(g) {
+                        return Ok(*h);
+                    }
+                    let h = FunctionalHash::of(&space.decode(g)?);
+                    if memo.len() > 200_000 {
+                        memo.clear();
+                    }
+                    memo.insert(g.clone(), h);
+                    Ok(h)
+                };
+                let mut ctx = strategy::Ctx {
+                    space: &space,
+                    rng: &mut rng,
+                    hash: &mut hash,
+                    known: &known,
+                };
+                strategy.propose(&mut ctx)
+            };
+            self.strategy = strategy;
+            let p = result?;
+            candidates.push(Candidate {
+                genotype: space.to_value(&p.genotype)?,
+                hash: p.hash.to_string(),
+                random: p.random,
+            });
+        }
+        Ok(Inflight { round, candidates })
+    }
+
+    /// Runs until a budget is reached or `stop` is set; `progress` is called after each round.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        progress: &mut dyn FnMut(&Campaign<'_>),
+    ) -> Result<End, SearchError> {
+        let name = self.header.name.clone();
+        // A session starts: mark the campaign running.
+        {
+            let mut c = Commit::new();
+            self.header.state = CampaignState::Running;
+            self.header.finish_reason = None;
+            let how = if self.resumed { "resume" } else { "start" };
+            c.append(
+                &mut self.header.next_seq,
+                &[Event::Session {
+                    unix: unix_now(),
+                    how: how.into(),
+                }],
+            );
+            c.put_header(&self.header);
+            self.store.commit(&name, &c)?;
+        }
+        loop {
+            if let Some(reason) = self.budget_reason() {
+                return self.finish(reason);
+            }
+            if stop.load(Ordering::SeqCst) {
+                return self.interrupt();
+            }
+            let inflight = match self.store.inflight(&name)? {
+                Some(i) if i.round == self.header.round => {
+                    if let Some(saved) = self.inflight_strategy()? {
+                        self.strategy =
+                            strategy::build(&self.config.strategy, &self.space, Some(&saved))?;
+                    }
+                    i
+                }
+                _ => {
+                    let i = self.propose_round()?;
+                    let mut c = Commit::new();
+                    let events: Vec<Event> = i
+                        .candidates
+                        .iter()
+                        .enumerate()
+                        .map(|(slot, cand)| Event::Proposed {
+                            round: i.round,
+                            slot: slot as u32,
+                            genotype: notation(&cand.genotype),
+                            hash: cand.hash.clone(),
+                        })
+                        .collect();
+                    c.append(&mut self.header.next_seq, &events);
+                    c.put_inflight(&name, &i);
+                    c.put(
+                        crate::store::TreeId::Campaigns,
+                        format!("p/{name}").into_bytes(),
+                        &self.strategy.save(),
+                    );
+                    c.put_header(&self.header);
+                    self.store.commit(&name, &c)?;
+                    i
+                }
+            };
+            let results = self.answer(&inflight, stop)?;
+            let Some(results) = results else {
+                return self.interrupt();
+            };
+            if let Some(end) = self.commit_round(&inflight, results)? {
+                progress(self);
+                return Ok(end);
+            }
+            progress(self);
+        }
+    }
+
+    fn inflight_strategy(&self) -> Result<Option<serde_json::Value>, SearchError> {
+        Ok(self
+            .store
+            .campaign_value(&format!("p/{}", self.header.name))?)
+    }
+
+    /// Answers every slot of the round from stored slot results, the cache or the evaluator.
+    /// Returns None if a stop was requested before all evaluations ran.
+    fn answer(
+        &mut self,
+        inflight: &Inflight,
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<SlotResult>>, SearchError> {
+        let name = self.header.name.clone();
+        let mut done = self.store.slots(&name)?;
+        let policy = self.config.cache.policy;
+        let n = inflight.candidates.len();
+        let mut genotypes = Vec::with_capacity(n);
+        let mut hashes = Vec::with_capacity(n);
+        for c in &inflight.candidates {
+            genotypes.push(self.space.parse_value(&c.genotype)?);
+            hashes.push(
+                FunctionalHash::parse(&c.hash).ok_or_else(|| StoreError::Corrupt {
+                    dir: self.store.dir().to_path_buf(),
+                    key: format!("campaigns/i/{name}"),
+                    reason: format!("`{}` is not a functional hash", c.hash),
+                })?,
+            );
+        }
+        // Within a round, equal functions are evaluated once (unless the cache is off): the
+        // first slot leads, later ones are answered as hits from its result.
+        let mut leader: Vec<usize> = (0..n).collect();
+        if policy.uses_cache() {
+            let mut first: HashMap<FunctionalHash, usize> = HashMap::new();
+            for (i, h) in hashes.iter().enumerate() {
+                leader[i] = *first.entry(*h).or_insert(i);
+            }
+        }
+        let todo: Vec<usize> = (0..n)
+            .filter(|&i| leader[i] == i && !done.contains_key(&(i as u32)))
+            .collect();
+        let round = inflight.round;
+        let coins: Vec<f64> = (0..n).map(|i| self.coin(round, i as u32)).collect();
+        let this = &*self;
+        let fresh: Vec<Result<Option<(usize, SlotResult)>, SearchError>> =
+            this.pool.install(|| {
+                todo.par_iter()
+                    .map(|&i| {
+                        if stop.load(Ordering::SeqCst) {
+                            return Ok(None);
+                        }
+                        this.answer_slot(&name, i, &genotypes[i], hashes[i], policy, coins[i])
+                            .map(|r| Some((i, r)))
+                    })
+                    .collect()
+            });
+        let mut interrupted = false;
+        for r in fresh {
+            match r? {
+                Some((i, result)) => {
+                    done.insert(i as u32, result);
+                }
+                None => interrupted = true,
+            }
+        }
+        if interrupted {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let result = match done.get(&(i as u32)) {
+                Some(r) if leader[i] == i => r.clone(),
+                _ => {
+                    let lead = done
+                        .get(&(leader[i] as u32))
+                        .expect("leaders are answered before followers");
+                    SlotResult {
+                        evaluated: false,
+                        outcome: strip_cost(&lead.outcome),
+                    }
+                }
+            };
+            out.push(result);
+        }
+        Ok(Some(out))
+    }
+
+    fn answer_slot(
+        &self,
+        name: &str,
+        slot: usize,
+        genotype: &AnyGenotype,
+        hash: FunctionalHash,
+        policy: CachePolicy,
+        coin: f64,
+    ) -> Result<SlotResult, SearchError> {
+        let key = cache::key(&hash, &self.protocol);
+        let existing = if policy.uses_cache() {
+            self.store.cache_get(&key)?
+        } else {
+            None
+        };
+        let base = match policy.decide(existing, coin) {
+            Decision::Hit(record) => {
+                return Ok(SlotResult {
+                    evaluated: false,
+                    outcome: record.as_hit(),
+                });
+            }
+            Decision::Evaluate { base } => base,
+        };
+        let network = self.space.decode(genotype)?;
+        let task = Task {
+            space: &self.space,
+            genotype,
+            network: &network,
+            hash,
+            repeat: base.as_ref().map_or(0, |r| r.evaluations),
+        };
+        let outcome = self.evaluator.evaluate(&task);
+        let record = match base {
+            Some(mut r) => {
+                r.add(&outcome);
+                r
+            }
+            None => EvalRecord::first(
+                &outcome,
+                &network,
+                self.space.name(),
+                self.space.format(genotype)?,
+            ),
+        };
+        // Under aggregation the search sees the running mean; the cost is this evaluation's.
+        let served = match (&outcome, record.as_hit()) {
+            (
+                Outcome::Done {
+                    simulated_seconds,
+                    wall_seconds,
+                    ..
+                },
+                Outcome::Done {
+                    fitness, metrics, ..
+                },
+            ) => Outcome::Done {
+                fitness,
+                metrics,
+                simulated_seconds: *simulated_seconds,
+                wall_seconds: *wall_seconds,
+            },
+            _ => outcome.clone(),
+        };
+        let result = SlotResult {
+            evaluated: true,
+            outcome: served,
+        };
+        let mut c = Commit::new();
+        c.put_slot(name, slot as u32, &result);
+        if policy.uses_cache() {
+            c.put_record(key, &record);
+        }
+        self.store.commit(name, &c)?;
+        Ok(result)
+    }
+
+    /// Applies a round's results in order; returns the end of the campaign if a budget was hit.
+    fn commit_round(
+        &mut self,
+        inflight: &Inflight,
+        results: Vec<SlotResult>,
+    ) -> Result<Option<End>, SearchError> {
+        let name = self.header.name.clone();
+        let mut events = Vec::new();
+        let mut end = None;
+        for (cand, result) in inflight.candidates.iter().zip(&results) {
+            if let Some(reason) = self.budget_reason() {
+                end = Some(reason);
+                break;
+            }
+            let proposal = self.header.counters.proposals;
+            self.header.counters.proposals += 1;
+            let genotype = self.space.parse_value(&cand.genotype)?;
+            let text = notation(&cand.genotype);
+            let fitness = result.outcome.fitness();
+            match (&result.outcome, result.evaluated) {
+                (
+                    Outcome::Done {
+                        fitness,
+                        metrics,
+                        simulated_seconds,
+                        ..
+                    },
+                    true,
+                ) => {
+                    self.header.counters.evaluations += 1;
+                    self.header.simulated_seconds += simulated_seconds;
+                    events.push(Event::Evaluated {
+                        proposal,
+                        hash: cand.hash.clone(),
+                        fitness: *fitness,
+                        metrics: metrics.clone(),
+                        simulated_seconds: *simulated_seconds,
+                    });
+                }
+                (Outcome::Done { fitness, .. }, false) => {
+                    self.header.counters.cache_hits += 1;
+                    events.push(Event::CacheHit {
+                        proposal,
+                        hash: cand.hash.clone(),
+                        fitness: *fitness,
+                    });
+                }
+                (Outcome::Failed { reason }, evaluated) => {
+                    self.header.counters.failures += 1;
+                    if evaluated {
+                        self.header.counters.evaluations += 1;
+                    } else {
+                        self.header.counters.cache_hits += 1;
+                    }
+                    events.push(Event::Failed {
+                        proposal,
+                        hash: cand.hash.clone(),
+                        reason: reason.clone(),
+                        cached: !evaluated,
+                    });
+                }
+            }
+            self.header.history_digest = chain(&self.header.history_digest, &cand.hash, fitness);
+            if let (Some(f), Outcome::Done { metrics, .. }) = (fitness, &result.outcome) {
+                if self.header.best.as_ref().is_none_or(|b| f > b.fitness) {
+                    self.header.best = Some(Best {
+                        genotype: text.clone(),
+                        functional_hash: cand.hash.clone(),
+                        fitness: f,
+                        metrics: metrics.clone(),
+                        proposal,
+                    });
+                }
+            }
+            if let Ok(h) = FunctionalHash::parse(&cand.hash).ok_or(()) {
+                self.seen.insert(h);
+            }
+            for dead in self
+                .strategy
+                .observe(&genotype, &cand.genotype, &cand.hash, fitness)
+            {
+                events.push(Event::AgedOut {
+                    hash: dead.hash,
+                    genotype: notation(&dead.genotype),
+                });
+            }
+        }
+        if end.is_none() {
+            end = self.budget_reason();
+        }
+        self.header.counters.rounds += 1;
+        self.header.round += 1;
+        self.header.strategy = self.strategy.save();
+        self.header.elapsed_seconds = self.elapsed();
+        self.header.updated_unix = unix_now();
+        let mut c = Commit::new();
+        if let Some(reason) = &end {
+            events.push(Event::Finished {
+                reason: reason.clone(),
+            });
+            self.header.state = CampaignState::Finished;
+            self.header.finish_reason = Some(reason.clone());
+        }
+        c.append(&mut self.header.next_seq, &events);
+        c.clear_inflight(&name, inflight.candidates.len() as u32);
+        c.remove(
+            crate::store::TreeId::Campaigns,
+            format!("p/{name}").into_bytes(),
+        );
+        c.put_header(&self.header);
+        self.store.commit(&name, &c)?;
+        Ok(end.map(End::Finished))
+    }
+
+    fn finish(&mut self, reason: String) -> Result<End, SearchError> {
+        if self.header.state != CampaignState::Finished {
+            self.header.state = CampaignState::Finished;
+            self.header.finish_reason = Some(reason.clone());
+            self.header.elapsed_seconds = self.elapsed();
+            let mut c = Commit::new();
+            c.append(
+                &mut self.header.next_seq,
+                &[Event::Finished {
+                    reason: reason.clone(),
+                }],
+            );
+            c.put_header(&self.header);
+            self.store.commit(&self.header.name.clone(), &c)?;
+        }
+        Ok(End::Finished(reason))
+    }
+
+    fn interrupt(&mut self) -> Result<End, SearchError> {
+        self.header.state = CampaignState::Interrupted;
+        self.header.elapsed_seconds = self.elapsed();
+        self.header.updated_unix = unix_now();
+        let mut c = Commit::new();
+        c.append(&mut self.header.next_seq, &[Event::Interrupted]);
+        c.put_header(&self.header);
+        self.store.commit(&self.header.name.clone(), &c)?;
+        Ok(End::Interrupted)
+    }
+}
+
+/// A hit costs nothing: the same outcome without its simulated and wall seconds.
+fn strip_cost(o: &Outcome) -> Outcome {
+    match o {
+        Outcome::Done {
+            fitness, metrics, ..
+        } => Outcome::Done {
+            fitness: *fitness,
+            metrics: metrics.clone(),
+            simulated_seconds: 0.0,
+            wall_seconds: 0.0,
+        },
+        other => other.clone(),
+    }
+}
+
+/// The native notation of a stored genotype value as one line of text.
+pub fn notation(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One link of the history chain: blake3(previous || hash || fitness).
+fn chain(previous: &str, hash: &str, fitness: Option<f64>) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(previous.as_bytes());
+    h.update(hash.as_bytes());
+    match fitness {
+        Some(f) => h.update(&f.to_bits().to_le_bytes()),
+        None => h.update(b"failed"),
+    };
+    h.finalize().to_hex().to_string()
+}
+
+/// Opens the store in `dir`.
+pub fn open_store(dir: &Path) -> Result<Store, SearchError> {
+    Ok(Store::open(dir)?)
+}
+
+/// A map of every metric of the best candidate, for reports.
+pub fn best_metrics(h: &CampaignHeader) -> BTreeMap<String, f64> {
+    h.best
+        .as_ref()
+        .map(|b| b.metrics.clone())
+        .unwrap_or_default()
+}

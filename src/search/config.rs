@@ -1,0 +1,316 @@
+//! The campaign config file (TOML), parsed once into typed settings.
+//!
+//! ```toml
+//! name = "nb201-rea"
+//! space = "nb201"
+//! seed = 0
+//! [strategy]
+//! kind = "regularized-evolution"   # or "random"
+//! population = 10
+//! sample = 3
+//! [budget]
+//! simulated_seconds = 12000        # or evaluations / proposals / wall_seconds
+//! [evaluator]
+//! kind = "nb201-table"
+//! path = "../shared/data/nb201"
+//! dataset = "cifar10-valid"
+//! [cache]
+//! policy = "once"                  # off | once | aggregate:N | forgetful:P
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::eval::table::TableConfig;
+use crate::space::Knobs;
+use crate::store::cache::CachePolicy;
+
+/// Regularized-evolution settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvolutionConfig {
+    /// Population size P.
+    pub population: usize,
+    /// Tournament size S.
+    pub sample: usize,
+    /// Draw the tournament with replacement (NATS-Bench draws without).
+    #[serde(default)]
+    pub replacement: bool,
+    /// Re-mutate a child whose functional hash equals its parent's, up to this many times
+    /// (0: off).
+    #[serde(default)]
+    pub mutate_until_new: u32,
+    /// After this many consecutive children whose hashes are already known, propose a random
+    /// sample instead (0: off).
+    #[serde(default)]
+    pub dedup_patience: u32,
+}
+
+/// `[strategy]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum StrategyConfig {
+    /// Aging evolution (Real et al. 2019).
+    #[serde(rename = "regularized-evolution")]
+    RegularizedEvolution(EvolutionConfig),
+    /// Uniform random sampling.
+    #[serde(rename = "random")]
+    Random,
+}
+
+/// `[budget]`: the first one reached stops the campaign.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetConfig {
+    /// Real evaluations (cache hits are free).
+    pub evaluations: Option<u64>,
+    /// Proposals, hits included.
+    pub proposals: Option<u64>,
+    /// Wall-clock seconds over all sessions.
+    pub wall_seconds: Option<f64>,
+    /// Simulated training seconds (table evaluators).
+    pub simulated_seconds: Option<f64>,
+}
+
+/// `[evaluator]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", deny_unknown_fields)]
+pub enum EvaluatorConfig {
+    /// NAS-Bench-201 table lookups.
+    #[serde(rename = "nb201-table")]
+    Nb201Table(TableConfig),
+}
+
+/// `[cache]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheConfig {
+    /// The policy.
+    pub policy: CachePolicy,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            policy: CachePolicy::Once,
+        }
+    }
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `[parallel]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParallelConfig {
+    /// Candidates proposed per round (K); 1 is the classic sequential algorithm. The campaign is
+    /// deterministic for a given K whatever the thread count.
+    #[serde(default = "one")]
+    pub round_size: usize,
+    /// Evaluation threads (default: all cores).
+    #[serde(default)]
+    pub threads: Option<usize>,
+}
+
+impl Default for ParallelConfig {
+    fn default() -> Self {
+        ParallelConfig {
+            round_size: 1,
+            threads: None,
+        }
+    }
+}
+
+/// A campaign config.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignConfig {
+    /// Campaign name (unique within a store).
+    pub name: String,
+    /// Space: a built-in name or a path to a space TOML file.
+    pub space: String,
+    /// Seed of every random choice of the search.
+    #[serde(default)]
+    pub seed: u64,
+    /// Width/depth knobs applied to the space's skeleton.
+    #[serde(default, skip_serializing_if = "Knobs::is_empty")]
+    pub knobs: Knobs,
+    /// Search strategy.
+    pub strategy: StrategyConfig,
+    /// Stopping budgets.
+    pub budget: BudgetConfig,
+    /// How candidates are scored.
+    pub evaluator: EvaluatorConfig,
+    /// Cache policy.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// Round size and threads.
+    #[serde(default)]
+    pub parallel: ParallelConfig,
+}
+
+/// Why a config is invalid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or a key is unknown, missing or of the wrong type.
+    #[error("{origin}: {message}")]
+    Parse {
+        /// File path or `<config>`.
+        origin: String,
+        /// What is wrong (with line and key).
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{origin}: {message}")]
+    Invalid {
+        /// File path or `<config>`.
+        origin: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl CampaignConfig {
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: CampaignConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.check(origin)?;
+        Ok(config)
+    }
+
+    /// Reads and parses a config file; relative evaluator paths that do not exist from the
+    /// current directory are taken relative to the file's folder.
+    pub fn load(path: &Path) -> Result<(Self, String), ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config = Self::parse(&text, &path.display().to_string())?;
+        let EvaluatorConfig::Nb201Table(t) = &mut config.evaluator;
+        if t.path.is_relative() && !t.path.exists() {
+            if let Some(dir) = path.parent() {
+                let alt = dir.join(&t.path);
+                if alt.exists() {
+                    t.path = alt;
+                }
+            }
+        }
+        Ok((config, text))
+    }
+
+    /// Checks values serde cannot.
+    pub fn check(&self, origin: &str) -> Result<(), ConfigError> {
+        let bad = |message: String| {
+            Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                message,
+            })
+        };
+        if self.name.trim().is_empty() || self.name.contains(['/', '\0']) {
+            return bad(format!(
+                "`name` = {:?}: give a non-empty name without `/`",
+                self.name
+            ));
+        }
+        if let StrategyConfig::RegularizedEvolution(e) = &self.strategy {
+            if e.population < 1 || e.sample < 1 {
+                return bad("[strategy] population and sample must be at least 1".into());
+            }
+            if !e.replacement && e.sample > e.population {
+                return bad(format!(
+                    "[strategy] sample {} exceeds population {} (set replacement = true to allow)",
+                    e.sample, e.population
+                ));
+            }
+        }
+        let b = &self.budget;
+        if b.evaluations.is_none()
+            && b.proposals.is_none()
+            && b.wall_seconds.is_none()
+            && b.simulated_seconds.is_none()
+        {
+            return bad(
+                "[budget] sets no limit; set evaluations, proposals, wall_seconds or simulated_seconds"
+                    .into(),
+            );
+        }
+        for (k, v) in [
+            ("wall_seconds", b.wall_seconds),
+            ("simulated_seconds", b.simulated_seconds),
+        ] {
+            if let Some(v) = v {
+                if !(v.is_finite() && v > 0.0) {
+                    return bad(format!("[budget] {k} must be positive, got {v}"));
+                }
+            }
+        }
+        if self.parallel.round_size == 0 || self.parallel.round_size > 4096 {
+            return bad("[parallel] round_size must be between 1 and 4096".into());
+        }
+        if self.parallel.threads == Some(0) {
+            return bad("[parallel] threads must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REA: &str = r#"
+name = "t"
+space = "nb201"
+[strategy]
+kind = "regularized-evolution"
+population = 10
+sample = 3
+[budget]
+simulated_seconds = 12000
+[evaluator]
+kind = "nb201-table"
+path = "x"
+"#;
+
+    #[test]
+    fn parses_the_documented_shape() {
+        let c = CampaignConfig::parse(REA, "t").unwrap();
+        assert_eq!(c.cache.policy, CachePolicy::Once);
+        assert_eq!(c.parallel.round_size, 1);
+        assert_eq!(c.budget.simulated_seconds, Some(12000.0));
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let e = CampaignConfig::parse(&REA.replace("sample = 3", "sampel = 3"), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sampel") && e.contains("c.toml"), "{e}");
+        let e = CampaignConfig::parse(&REA.replace("sample = 3", "sample = 30"), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("exceeds population"), "{e}");
+        let e = CampaignConfig::parse(&REA.replace("simulated_seconds = 12000", ""), "c.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sets no limit"), "{e}");
+        let e = CampaignConfig::parse(&format!("{REA}[cache]\npolicy = \"sometimes\"\n"), "c")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sometimes"), "{e}");
+    }
+}

@@ -1,0 +1,279 @@
+//! The functional-equivalence cache: (functional hash with its version, evaluation protocol
+//! fingerprint) -> [`EvalRecord`]. It outlives campaigns: any campaign with the same protocol
+//! reuses every result, whatever encoding its candidates came in.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Commit, Result, Store, StoreError, TreeId};
+use crate::eval::{EvalRecord, RECORD_SCHEMA};
+use crate::hash::FunctionalHash;
+
+/// What to do with a cached result when an equivalent candidate comes again.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum CachePolicy {
+    /// Never read or write the cache.
+    Off,
+    /// Evaluate once, then always reuse.
+    Once,
+    /// Re-evaluate on a hit until N evaluations, serving the running mean.
+    Aggregate(u32),
+    /// On a hit, drop the entry and re-evaluate with probability P.
+    Forgetful(f64),
+}
+
+impl FromStr for CachePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let bad = || {
+            format!("cache policy `{s}`: expected off, once, aggregate:N (N >= 1) or forgetful:P (0 <= P <= 1)")
+        };
+        match s.split_once(':') {
+            None if s == "off" => Ok(CachePolicy::Off),
+            None if s == "once" => Ok(CachePolicy::Once),
+            Some(("aggregate", n)) => match n.parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(CachePolicy::Aggregate(n)),
+                _ => Err(bad()),
+            },
+            Some(("forgetful", p)) => match p.parse::<f64>() {
+                Ok(p) if (0.0..=1.0).contains(&p) => Ok(CachePolicy::Forgetful(p)),
+                _ => Err(bad()),
+            },
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for CachePolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CachePolicy::Off => write!(f, "off"),
+            CachePolicy::Once => write!(f, "once"),
+            CachePolicy::Aggregate(n) => write!(f, "aggregate:{n}"),
+            CachePolicy::Forgetful(p) => write!(f, "forgetful:{p}"),
+        }
+    }
+}
+
+impl Serialize for CachePolicy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for CachePolicy {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the policy says to do for one candidate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    /// Serve this record; no evaluation.
+    Hit(EvalRecord),
+    /// Evaluate; fold the result into `base` if given (aggregation), else start a new record.
+    Evaluate {
+        /// The record to extend.
+        base: Option<EvalRecord>,
+    },
+}
+
+impl CachePolicy {
+    /// Whether the policy reads and writes the cache at all.
+    pub fn uses_cache(&self) -> bool {
+        !matches!(self, CachePolicy::Off)
+    }
+
+    /// The decision for a candidate whose cached record is `existing`; `coin` is a uniform
+    /// draw in [0, 1) from the campaign's seeded stream (used by `forgetful`).
+    pub fn decide(&self, existing: Option<EvalRecord>, coin: f64) -> Decision {
+        match (self, existing) {
+            (CachePolicy::Off, _) | (_, None) => Decision::Evaluate { base: None },
+            (CachePolicy::Once, Some(r)) => Decision::Hit(r),
+            (CachePolicy::Aggregate(n), Some(r)) if r.evaluations >= *n => Decision::Hit(r),
+            (CachePolicy::Aggregate(_), Some(r)) => Decision::Evaluate { base: Some(r) },
+            (CachePolicy::Forgetful(p), Some(_)) if coin < *p => Decision::Evaluate { base: None },
+            (CachePolicy::Forgetful(_), Some(r)) => Decision::Hit(r),
+        }
+    }
+}
+
+/// The cache key of a function under a protocol.
+pub fn key(hash: &FunctionalHash, protocol: &[u8; 32]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(69);
+    k.push(b'f');
+    k.extend_from_slice(&hash.digest().version().to_be_bytes());
+    k.extend_from_slice(hash.digest().bytes());
+    k.extend_from_slice(protocol);
+    k
+}
+
+fn key_label(k: &[u8]) -> String {
+    k.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One exported cache entry (the JSON-lines format of `evonas cache export`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    /// Hex of the cache key.
+    pub key: String,
+    /// The record.
+    pub record: EvalRecord,
+}
+
+/// Summary of the cache.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Stats {
+    /// Entries in total.
+    pub entries: u64,
+    /// Entries per protocol fingerprint (first 8 bytes, hex).
+    pub by_protocol: BTreeMap<String, u64>,
+    /// Entries with a failure recorded.
+    pub failures: u64,
+    /// Evaluations aggregated over all entries.
+    pub evaluations: u64,
+    /// Entries keyed by an older hash-algorithm version (removed by `gc`).
+    pub stale_hash_version: u64,
+    /// Database size on disk.
+    pub bytes_on_disk: u64,
+}
+
+impl Store {
+    /// The cached record under `key`, if any.
+    pub fn cache_get(&self, key: &[u8]) -> Result<Option<EvalRecord>> {
+        let r: Option<EvalRecord> =
+            self.get_json(&self.evals, &format!("evals/{}", key_label(key)), key)?;
+        if let Some(rec) = &r {
+            if rec.schema > RECORD_SCHEMA {
+                return Err(StoreError::NewerSchema {
+                    dir: self.dir.clone(),
+                    found: rec.schema,
+                });
+            }
+        }
+        Ok(r)
+    }
+
+    /// Adds a cache write to a commit.
+    pub fn cache_put(commit: &mut Commit, key: Vec<u8>, record: &EvalRecord) {
+        commit.put(TreeId::Evals, key, record);
+    }
+
+    /// Every entry, in key order.
+    pub fn cache_entries(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for item in self.evals.iter() {
+            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+            let label = key_label(&k);
+            let record: EvalRecord = self.decode(&format!("evals/{label}"), &v)?;
+            out.push(Entry { key: label, record });
+        }
+        Ok(out)
+    }
+
+    /// Summary counts.
+    pub fn cache_stats(&self) -> Result<Stats> {
+        let mut s = Stats {
+            entries: 0,
+            by_protocol: BTreeMap::new(),
+            failures: 0,
+            evaluations: 0,
+            stale_hash_version: 0,
+            bytes_on_disk: self.size_on_disk(),
+        };
+        for item in self.evals.iter() {
+            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+            let label = key_label(&k);
+            let record: EvalRecord = self.decode(&format!("evals/{label}"), &v)?;
+            s.entries += 1;
+            s.evaluations += u64::from(record.evaluations);
+            s.failures += u64::from(record.failure.is_some());
+            if k.len() == 69 {
+                let version = u32::from_be_bytes([k[1], k[2], k[3], k[4]]);
+                if version != crate::hash::functional::VERSION {
+                    s.stale_hash_version += 1;
+                }
+                *s.by_protocol.entry(key_label(&k[37..45])).or_default() += 1;
+            }
+        }
+        Ok(s)
+    }
+
+    /// Imports entries; existing keys are kept unless `overwrite`. Returns how many were written.
+    pub fn cache_import(&self, entries: &[Entry], overwrite: bool) -> Result<u64> {
+        let mut commit = Commit::new();
+        let mut written = 0;
+        for e in entries {
+            let key = decode_hex(&e.key).ok_or_else(|| StoreError::Corrupt {
+                dir: self.dir.clone(),
+                key: e.key.clone(),
+                reason: "imported key is not hex".into(),
+            })?;
+            if !overwrite
+                && self
+                    .evals
+                    .contains_key(&key)
+                    .map_err(|x| super::io_err(&self.dir, x))?
+            {
+                continue;
+            }
+            commit.put(TreeId::Evals, key, &e.record);
+            written += 1;
+        }
+        self.commit("", &commit)?;
+        Ok(written)
+    }
+
+    /// Removes entries keyed by an older hash-algorithm version (they can never be hit again).
+    pub fn cache_gc(&self) -> Result<u64> {
+        let mut commit = Commit::new();
+        let mut removed = 0;
+        for item in self.evals.iter() {
+            let (k, _) = item.map_err(|e| super::io_err(&self.dir, e))?;
+            let current = k.len() == 69
+                && u32::from_be_bytes([k[1], k[2], k[3], k[4]]) == crate::hash::functional::VERSION;
+            if !current {
+                commit.remove(TreeId::Evals, k.to_vec());
+                removed += 1;
+            }
+        }
+        self.commit("", &commit)?;
+        Ok(removed)
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 || !s.is_ascii() {
+        return None;
+    }
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policies_parse_and_print() {
+        for s in ["off", "once", "aggregate:3", "forgetful:0.25"] {
+            assert_eq!(s.parse::<CachePolicy>().unwrap().to_string(), s);
+        }
+        for bad in [
+            "",
+            "always",
+            "aggregate:0",
+            "aggregate:x",
+            "forgetful:2",
+            "once:1",
+        ] {
+            assert!(bad.parse::<CachePolicy>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! Campaigns in the store: a header (config, counters, strategy state, best so far), the
+//! in-flight round, and the journal of every event.
+//!
+//! A round is written in two steps: its proposals (the in-flight set) before any evaluation,
+//! then, after the evaluations, all its events together with the new header, as one atomic
+//! commit. Each finished evaluation is written as a slot result (with its cache entry) the moment
+//! it ends, so a crash never loses or repeats one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Commit, Result, Store, StoreError, TreeId};
+use crate::eval::{EvalRecord, Outcome};
+
+/// Campaign-record schema written by this build.
+pub const CAMPAIGN_SCHEMA: u32 = 1;
+
+/// Lifecycle of a campaign as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignState {
+    /// A process is (or was, until it died) running it.
+    Running,
+    /// Stopped on request; resumable.
+    Interrupted,
+    /// A budget was reached.
+    Finished,
+}
+
+/// Campaign counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Candidates committed.
+    pub proposals: u64,
+    /// Real evaluations (trainings or table lookups), cache hits excluded.
+    pub evaluations: u64,
+    /// Candidates answered by the cache.
+    pub cache_hits: u64,
+    /// Candidates that failed.
+    pub failures: u64,
+    /// Rounds committed.
+    pub rounds: u64,
+}
+
+/// The best candidate so far.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Best {
+    /// Genotype in the space's native notation.
+    pub genotype: String,
+    /// Its functional hash.
+    pub functional_hash: String,
+    /// Its fitness.
+    pub fitness: f64,
+    /// Every reported metric.
+    pub metrics: BTreeMap<String, f64>,
+    /// Proposal number (0-based) at which it was found.
+    pub proposal: u64,
+}
+
+/// The stored campaign header.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignHeader {
+    /// [`CAMPAIGN_SCHEMA`] when written.
+    pub schema: u32,
+    /// Campaign name.
+    pub name: String,
+    /// The config file, verbatim.
+    pub config_toml: String,
+    /// The config after command-line overrides, as parsed (compared on resume).
+    pub effective_config: serde_json::Value,
+    /// Lifecycle state.
+    pub state: CampaignState,
+    /// Why it finished, if it did.
+    pub finish_reason: Option<String>,
+    /// Counters.
+    pub counters: Counters,
+    /// Index of the next round.
+    pub round: u64,
+    /// Next journal sequence number.
+    pub next_seq: u64,
+    /// Best so far.
+    pub best: Option<Best>,
+    /// Running blake3 chain over (functional hash, fitness) of committed candidates.
+    pub history_digest: String,
+    /// Wall seconds spent running, over all sessions.
+    pub elapsed_seconds: f64,
+    /// Simulated seconds charged (table evaluators).
+    pub simulated_seconds: f64,
+    /// The strategy's state (population, counters) after the last committed round.
+    pub strategy: serde_json::Value,
+    /// Unix seconds at creation.
+    pub created_unix: u64,
+    /// Unix seconds at the last commit.
+    pub updated_unix: u64,
+}
+
+/// One proposed candidate of the in-flight round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    /// Genotype, in the space's native notation as JSON.
+    pub genotype: serde_json::Value,
+    /// Functional hash (printed form).
+    pub hash: String,
+    /// Whether the strategy drew it at random (not by mutation).
+    pub random: bool,
+}
+
+/// The round whose proposals are written but not yet committed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Inflight {
+    /// Round index.
+    pub round: u64,
+    /// Proposals in order.
+    pub candidates: Vec<Candidate>,
+}
+
+/// How a slot of the in-flight round was answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SlotResult {
+    /// Whether a real evaluation produced it (else the cache).
+    pub evaluated: bool,
+    /// The outcome the search sees (a running mean under aggregation).
+    pub outcome: Outcome,
+}
+
+/// A journal event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A session started or resumed.
+    Session {
+        /// Unix seconds.
+        unix: u64,
+        /// `start` or `resume`.
+        how: String,
+    },
+    /// A candidate was proposed.
+    Proposed {
+        /// Round.
+        round: u64,
+        /// Position in the round.
+        slot: u32,
+        /// Genotype (native notation).
+        genotype: String,
+        /// Functional hash.
+        hash: String,
+    },
+    /// A candidate was evaluated.
+    Evaluated {
+        /// Proposal number.
+        proposal: u64,
+        /// Functional hash.
+        hash: String,
+        /// Fitness the search saw.
+        fitness: f64,
+        /// Metrics.
+        metrics: BTreeMap<String, f64>,
+        /// Simulated seconds charged.
+        simulated_seconds: f64,
+    },
+    /// A candidate was answered by the cache.
+    CacheHit {
+        /// Proposal number.
+        proposal: u64,
+        /// Functional hash.
+        hash: String,
+        /// Fitness served.
+        fitness: f64,
+    },
+    /// A candidate failed.
+    Failed {
+        /// Proposal number.
+        proposal: u64,
+        /// Functional hash.
+        hash: String,
+        /// Why.
+        reason: String,
+        /// Whether it was served by the cache.
+        cached: bool,
+    },
+    /// A population member aged out (regularized evolution).
+    AgedOut {
+        /// Functional hash.
+        hash: String,
+        /// Genotype.
+        genotype: String,
+    },
+    /// The session stopped on request.
+    Interrupted,
+    /// A budget was reached.
+    Finished {
+        /// Which.
+        reason: String,
+    },
+}
+
+fn header_key(name: &str) -> Vec<u8> {
+    format!("c/{name}").into_bytes()
+}
+
+fn inflight_key(name: &str) -> Vec<u8> {
+    format!("i/{name}").into_bytes()
+}
+
+fn slot_prefix(name: &str) -> Vec<u8> {
+    format!("s/{name}/").into_bytes()
+}
+
+fn slot_key(name: &str, slot: u32) -> Vec<u8> {
+    let mut k = slot_prefix(name);
+    k.extend_from_slice(&slot.to_be_bytes());
+    k
+}
+
+impl Commit {
+    /// Writes the campaign header.
+    pub fn put_header(&mut self, h: &CampaignHeader) {
+        self.put(TreeId::Campaigns, header_key(&h.name), h);
+    }
+
+    /// Writes the in-flight round.
+    pub fn put_inflight(&mut self, name: &str, inflight: &Inflight) {
+        self.put(TreeId::Campaigns, inflight_key(name), inflight);
+    }
+
+    /// Writes one slot result.
+    pub fn put_slot(&mut self, name: &str, slot: u32, result: &SlotResult) {
+        self.put(TreeId::Campaigns, slot_key(name, slot), result);
+    }
+
+    /// Clears the in-flight round and its slot results (`slots` of them).
+    pub fn clear_inflight(&mut self, name: &str, slots: u32) {
+        self.remove(TreeId::Campaigns, inflight_key(name));
+        for s in 0..slots {
+            self.remove(TreeId::Campaigns, slot_key(name, s));
+        }
+    }
+
+    /// Appends events to the journal, advancing `next_seq`.
+    pub fn append(&mut self, next_seq: &mut u64, events: &[Event]) {
+        for e in events {
+            self.put(TreeId::Journal, next_seq.to_be_bytes().to_vec(), e);
+            *next_seq += 1;
+        }
+    }
+
+    /// Adds a cache record write.
+    pub fn put_record(&mut self, key: Vec<u8>, record: &EvalRecord) {
+        Store::cache_put(self, key, record);
+    }
+}
+
+impl Store {
+    /// The header of campaign `name`, if it exists.
+    pub fn campaign(&self, name: &str) -> Result<Option<CampaignHeader>> {
+        let h: Option<CampaignHeader> = self.get_json(
+            &self.campaigns,
+            &format!("campaigns/{name}"),
+            &header_key(name),
+        )?;
+        if let Some(h) = &h {
+            if h.schema > CAMPAIGN_SCHEMA {
+                return Err(StoreError::NewerSchema {
+                    dir: self.dir.clone(),
+                    found: h.schema,
+                });
+            }
+        }
+        Ok(h)
+    }
+
+    /// Every campaign header, by name.
+    pub fn campaigns(&self) -> Result<Vec<CampaignHeader>> {
+        let mut out = Vec::new();
+        for item in self.campaigns.scan_prefix(b"c/") {
+            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+            let label = String::from_utf8_lossy(&k).into_owned();
+            out.push(self.decode(&label, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// The in-flight round of a campaign, if any.
+    pub fn inflight(&self, name: &str) -> Result<Option<Inflight>> {
+        self.get_json(
+            &self.campaigns,
+            &format!("campaigns/i/{name}"),
+            &inflight_key(name),
+        )
+    }
+
+    /// Slot results of the in-flight round.
+    pub fn slots(&self, name: &str) -> Result<BTreeMap<u32, SlotResult>> {
+        let prefix = slot_prefix(name);
+        let mut out = BTreeMap::new();
+        for item in self.campaigns.scan_prefix(&prefix) {
+            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+            let tail = &k[prefix.len()..];
+            let slot = <[u8; 4]>::try_from(tail)
+                .map(u32::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    dir: self.dir.clone(),
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    reason: "slot key is not 4 bytes".into(),
+                })?;
+            out.insert(
+                slot,
+                self.decode(&format!("campaigns/s/{name}/{slot}"), &v)?,
+            );
+        }
+        Ok(out)
+    }
+
+    /// A raw JSON value of the campaigns tree (e.g. the strategy state saved with a round).
+    pub fn campaign_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
+        self.get_json(&self.campaigns, &format!("campaigns/{key}"), key.as_bytes())
+    }
+
+    /// The whole journal of a campaign, in order.
+    pub fn journal(&self, name: &str) -> Result<Vec<(u64, Event)>> {
+        let tree = self.journal_tree(name)?;
+        let mut out = Vec::new();
+        for item in tree.iter() {
+            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+            let seq = <[u8; 8]>::try_from(k.as_ref())
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    dir: self.dir.clone(),
+                    key: format!("journal/{name}"),
+                    reason: "sequence key is not 8 bytes".into(),
+                })?;
+            out.push((seq, self.decode(&format!("journal/{name}/{seq}"), &v)?));
+        }
+        Ok(out)
+    }
+}

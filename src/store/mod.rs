@@ -1,0 +1,331 @@
+//! The persistent store: one sled database per folder holding the evaluation cache
+//! ([`cache`]) and every campaign with its journal ([`campaign`]).
+//!
+//! Layout (sled trees): `evals` (cache key -> [`crate::eval::EvalRecord`]), `campaigns`
+//! (campaign headers, in-flight rounds), `journal/<campaign>` (sequence number -> event), `meta`
+//! (schema version). Values are JSON. Writes go through [`Store::commit`]: one atomic
+//! multi-tree transaction, flushed to disk before it returns when the store is durable, so a
+//! crash at any instant leaves either all of a commit or none of it.
+//!
+//! Guarantees: a second process opening the same folder gets [`StoreError::InUse`] with the
+//! holder's PID; a store written by a newer schema is refused before anything is written.
+
+pub mod cache;
+pub mod campaign;
+
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+/// Schema of the store layout and its values written by this build.
+pub const STORE_SCHEMA: u32 = 1;
+/// Oldest schema this build reads.
+pub const OLDEST_READABLE_SCHEMA: u32 = 1;
+
+const PID_FILE: &str = "evonas.pid";
+
+/// Why the store cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store.
+    #[error("store {} is in use by PID {}; wait for it to finish or stop it (Ctrl-C lets it save its state)", dir.display(), pid.map_or("unknown".to_string(), |p| p.to_string()))]
+    InUse {
+        /// The store folder.
+        dir: PathBuf,
+        /// The holder, if its PID file is readable.
+        pid: Option<u32>,
+    },
+    /// Written by a newer evonas.
+    #[error("store {} has schema {found}, newer than this evonas reads ({STORE_SCHEMA}); upgrade evonas. Nothing was changed.", dir.display())]
+    NewerSchema {
+        /// The store folder.
+        dir: PathBuf,
+        /// Its schema.
+        found: u32,
+    },
+    /// A value or the database itself is damaged.
+    #[error("store {} is corrupt at {key}: {reason}", dir.display())]
+    Corrupt {
+        /// The store folder.
+        dir: PathBuf,
+        /// Which key (or `database`).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The folder cannot be created, read or written.
+    #[error("store {}: {message}", dir.display())]
+    Io {
+        /// The store folder.
+        dir: PathBuf,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// Result with [`StoreError`].
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which tree a write goes to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TreeId {
+    /// The evaluation cache.
+    Evals,
+    /// Campaign headers and in-flight rounds.
+    Campaigns,
+    /// The journal of the commit's campaign.
+    Journal,
+}
+
+/// A set of writes applied atomically by [`Store::commit`].
+#[derive(Clone, Debug, Default)]
+pub struct Commit {
+    ops: Vec<(TreeId, Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Commit {
+    /// An empty commit.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Inserts a JSON value.
+    pub fn put<T: Serialize>(&mut self, tree: TreeId, key: Vec<u8>, value: &T) {
+        let bytes = serde_json::to_vec(value).expect("store values serialise");
+        self.ops.push((tree, key, Some(bytes)));
+    }
+
+    /// Removes a key.
+    pub fn remove(&mut self, tree: TreeId, key: Vec<u8>) {
+        self.ops.push((tree, key, None));
+    }
+
+    /// Whether the commit writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// An open store.
+pub struct Store {
+    db: sled::Db,
+    evals: sled::Tree,
+    campaigns: sled::Tree,
+    dir: PathBuf,
+    durable: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+fn io_err(dir: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Io {
+        dir: dir.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the durable store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| io_err(dir, format!("cannot create the folder: {e}")))?;
+        let config = sled::Config::new().path(dir).flush_every_ms(None);
+        let db = config.open().map_err(|e| open_error(dir, e))?;
+        let store = Self::with_db(db, dir, true)?;
+        let _ = std::fs::write(dir.join(PID_FILE), std::process::id().to_string());
+        Ok(store)
+    }
+
+    /// A throw-away store (tests, experiments): nothing is flushed, it vanishes when dropped.
+    pub fn temporary() -> Result<Store> {
+        let dir = PathBuf::from("<temporary>");
+        let db = sled::Config::new()
+            .temporary(true)
+            .flush_every_ms(None)
+            .open()
+            .map_err(|e| io_err(&dir, e))?;
+        Self::with_db(db, &dir, false)
+    }
+
+    fn with_db(db: sled::Db, dir: &Path, durable: bool) -> Result<Store> {
+        let tree = |name: &str| db.open_tree(name).map_err(|e| io_err(dir, e));
+        let meta = tree("meta")?;
+        match meta.get(b"schema").map_err(|e| io_err(dir, e))? {
+            Some(v) => {
+                let bytes: [u8; 4] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    key: "meta/schema".into(),
+                    reason: format!("expected 4 bytes, found {}", v.len()),
+                })?;
+                let found = u32::from_le_bytes(bytes);
+                if found > STORE_SCHEMA {
+                    return Err(StoreError::NewerSchema {
+                        dir: dir.to_path_buf(),
+                        found,
+                    });
+                }
+                if found < OLDEST_READABLE_SCHEMA {
+                    return Err(StoreError::Corrupt {
+                        dir: dir.to_path_buf(),
+                        key: "meta/schema".into(),
+                        reason: format!("schema {found} predates the oldest readable ({OLDEST_READABLE_SCHEMA})"),
+                    });
+                }
+            }
+            None => {
+                let has_data = db.tree_names().len() > 2
+                    || !db.is_empty()
+                    || db
+                        .open_tree("evals")
+                        .map(|t| !t.is_empty())
+                        .unwrap_or(false);
+                if has_data {
+                    return Err(StoreError::Corrupt {
+                        dir: dir.to_path_buf(),
+                        key: "meta/schema".into(),
+                        reason: "the store holds data but no schema version".into(),
+                    });
+                }
+                meta.insert(b"schema", &STORE_SCHEMA.to_le_bytes())
+                    .map_err(|e| io_err(dir, e))?;
+                if durable {
+                    db.flush().map_err(|e| io_err(dir, e))?;
+                }
+            }
+        }
+        Ok(Store {
+            evals: tree("evals")?,
+            campaigns: tree("campaigns")?,
+            db,
+            dir: dir.to_path_buf(),
+            durable,
+        })
+    }
+
+    /// The store folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether commits are flushed to disk before they return.
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    fn journal_tree(&self, campaign: &str) -> Result<sled::Tree> {
+        self.db
+            .open_tree(format!("journal/{campaign}"))
+            .map_err(|e| io_err(&self.dir, e))
+    }
+
+    /// Applies `commit` atomically; `campaign` names the journal tree it writes to.
+    pub fn commit(&self, campaign: &str, commit: &Commit) -> Result<()> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let journal = self.journal_tree(campaign)?;
+        (&self.evals, &self.campaigns, &journal)
+            .transaction(|(evals, campaigns, journal)| {
+                for (tree, key, value) in &commit.ops {
+                    let t = match tree {
+                        TreeId::Evals => evals,
+                        TreeId::Campaigns => campaigns,
+                        TreeId::Journal => journal,
+                    };
+                    match value {
+                        Some(v) => {
+                            t.insert(key.as_slice(), v.as_slice())?;
+                        }
+                        None => {
+                            t.remove(key.as_slice())?;
+                        }
+                    }
+                }
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e: TransactionError<()>| io_err(&self.dir, format!("{e:?}")))?;
+        if self.durable {
+            self.db.flush().map_err(|e| io_err(&self.dir, e))?;
+        }
+        Ok(())
+    }
+
+    fn decode<T: DeserializeOwned>(&self, key: &str, bytes: &[u8]) -> Result<T> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            dir: self.dir.clone(),
+            key: key.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        tree: &sled::Tree,
+        label: &str,
+        key: &[u8],
+    ) -> Result<Option<T>> {
+        match tree.get(key).map_err(|e| io_err(&self.dir, e))? {
+            Some(v) => Ok(Some(self.decode(label, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Size of the database on disk, in bytes.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Flushes everything written so far.
+    pub fn flush(&self) -> Result<()> {
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| io_err(&self.dir, e))
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if self.durable {
+            let _ = self.db.flush();
+            let pid = std::fs::read_to_string(self.dir.join(PID_FILE)).ok();
+            if pid.as_deref().map(str::trim) == Some(&std::process::id().to_string()) {
+                let _ = std::fs::remove_file(self.dir.join(PID_FILE));
+            }
+        }
+    }
+}
+
+fn open_error(dir: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io)
+            if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") =>
+        {
+            let pid = std::fs::read_to_string(dir.join(PID_FILE))
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
+            StoreError::InUse {
+                dir: dir.to_path_buf(),
+                pid,
+            }
+        }
+        sled::Error::Io(io) if io.kind() == std::io::ErrorKind::PermissionDenied => {
+            io_err(dir, format!("not writable: {io}"))
+        }
+        sled::Error::Corruption { at, .. } => StoreError::Corrupt {
+            dir: dir.to_path_buf(),
+            key: "database".into(),
+            reason: format!(
+                "sled reports corruption at {at:?}; restore a backup or start a new store"
+            ),
+        },
+        other => io_err(dir, other),
+    }
+}
