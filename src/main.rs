@@ -75,12 +75,16 @@ enum CacheCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Write every entry as JSON lines (to --out or stdout).
     Export {
         /// Output file.
         #[arg(long)]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Read entries written by `cache export` (existing keys are kept unless --overwrite).
     Import {
@@ -89,9 +93,14 @@ enum CacheCommand {
         /// Replace existing entries.
         #[arg(long)]
         overwrite: bool,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Remove entries keyed by an older hash-algorithm version (never hit again).
-    Gc,
+    Gc {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -138,8 +147,6 @@ enum Command {
     Cache {
         #[command(subcommand)]
         command: CacheCommand,
-        #[command(flatten)]
-        store: StoreArgs,
     },
     /// List the built-in search spaces with their sizes.
     Spaces,
@@ -232,7 +239,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => search(&config, &store.store, name, seed, quiet),
         Command::Resume { name, store, quiet } => resume(&name, &store.store, quiet),
         Command::Status { name, store, json } => status(name.as_deref(), &store.store, json),
-        Command::Cache { command, store } => cache(command, &store.store),
+        Command::Cache { command } => cache(command),
     }
 }
 
@@ -733,10 +740,16 @@ fn status(name: Option<&str>, store_dir: &std::path::Path, json: bool) -> anyhow
     Ok(ExitCode::SUCCESS)
 }
 
-fn cache(command: CacheCommand, store_dir: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let store = open_store(store_dir)?;
+fn cache(command: CacheCommand) -> anyhow::Result<ExitCode> {
+    let store_dir = match &command {
+        CacheCommand::Stats { store, .. }
+        | CacheCommand::Export { store, .. }
+        | CacheCommand::Import { store, .. }
+        | CacheCommand::Gc { store } => store.store.clone(),
+    };
+    let store = open_store(&store_dir)?;
     match command {
-        CacheCommand::Stats { json } => {
+        CacheCommand::Stats { json, .. } => {
             let s = store.cache_stats()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&s)?);
@@ -751,7 +764,7 @@ fn cache(command: CacheCommand, store_dir: &std::path::Path) -> anyhow::Result<E
                 println!("size on disk: {} bytes", s.bytes_on_disk);
             }
         }
-        CacheCommand::Export { out } => {
+        CacheCommand::Export { out, .. } => {
             let entries = store.cache_entries()?;
             let mut text = String::new();
             for e in &entries {
@@ -767,7 +780,9 @@ fn cache(command: CacheCommand, store_dir: &std::path::Path) -> anyhow::Result<E
                 None => print!("{text}"),
             }
         }
-        CacheCommand::Import { file, overwrite } => {
+        CacheCommand::Import {
+            file, overwrite, ..
+        } => {
             let (text, origin) = read_input(Some(file))?;
             let mut entries = Vec::new();
             for (i, line) in text
@@ -782,7 +797,7 @@ fn cache(command: CacheCommand, store_dir: &std::path::Path) -> anyhow::Result<E
             let n = store.cache_import(&entries, overwrite)?;
             println!("imported {n} of {} entries", entries.len());
         }
-        CacheCommand::Gc => {
+        CacheCommand::Gc { .. } => {
             let n = store.cache_gc()?;
             println!("removed {n} stale entries");
         }

@@ -1,6 +1,7 @@
 //! Integration tests: one binary (one link step), modules by topic.
 
 mod bad_input;
+mod campaign;
 mod cli;
 mod hash;
 mod properties;

@@ -137,7 +137,22 @@ impl Store {
         std::fs::create_dir_all(dir)
             .map_err(|e| io_err(dir, format!("cannot create the folder: {e}")))?;
         let config = sled::Config::new().path(dir).flush_every_ms(None);
-        let db = config.open().map_err(|e| open_error(dir, e))?;
+        // sled 0.34 can panic on some damaged files instead of returning an error: contain it,
+        // quietly, and report the store as corrupt.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| config.open()));
+        std::panic::set_hook(hook);
+        let db = match opened {
+            Ok(r) => r.map_err(|e| open_error(dir, e))?,
+            Err(_) => {
+                return Err(StoreError::Corrupt {
+                    dir: dir.to_path_buf(),
+                    key: "database".into(),
+                    reason: "the database files are damaged (truncated or overwritten); restore a backup or start a new store".into(),
+                })
+            }
+        };
         let store = Self::with_db(db, dir, true)?;
         let _ = std::fs::write(dir.join(PID_FILE), std::process::id().to_string());
         Ok(store)

@@ -1,0 +1,547 @@
+//! Campaigns end to end through the binary: determinism, crash safety (SIGKILL at random
+//! moments), graceful stop, warm caches, and bad stores.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+
+use crate::util::{evonas, shared_data, tempdir, write};
+
+fn table_dir() -> Option<PathBuf> {
+    shared_data("nb201/nb201_cifar10_valid_200ep.csv").map(|p| p.parent().unwrap().to_path_buf())
+}
+
+fn config(table: &Path, name: &str, extra: &str) -> String {
+    format!(
+        r#"name = "{name}"
+space = "nb201"
+seed = 3
+[strategy]
+kind = "regularized-evolution"
+population = 10
+sample = 3
+[budget]
+simulated_seconds = 60000
+[evaluator]
+kind = "nb201-table"
+path = "{}"
+dataset = "cifar10-valid"
+{extra}"#,
+        table.display()
+    )
+}
+
+fn status(store: &Path, name: &str) -> serde_json::Value {
+    let out = evonas(
+        &["status", name, "--store", store.to_str().unwrap(), "--json"],
+        None,
+    )
+    .ok();
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The fields that must match between an interrupted-and-resumed run and an uninterrupted one.
+fn outcome(v: &serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "state": v["state"], "proposals": v["proposals"], "evaluations": v["evaluations"],
+        "cache_hits": v["cache_hits"], "failures": v["failures"], "best": v["best"],
+        "history_digest": v["history_digest"], "simulated_seconds": v["simulated_seconds"],
+    })
+}
+
+fn run_search(cfg: &Path, store: &Path) -> String {
+    evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "-q",
+        ],
+        None,
+    )
+    .ok()
+}
+
+#[test]
+fn search_status_and_determinism_across_threads() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let mut digests = Vec::new();
+    for threads in [1, 2] {
+        let cfg = write(
+            &dir,
+            &format!("c{threads}.toml"),
+            &config(
+                &table,
+                "det",
+                &format!("[parallel]\nround_size = 4\nthreads = {threads}\n"),
+            ),
+        );
+        let store = dir.path().join(format!("store{threads}"));
+        let out = run_search(&cfg, &store);
+        assert!(out.contains("finished"), "{out}");
+        let v = status(&store, "det");
+        assert_eq!(v["state"], "finished");
+        assert!(v["proposals"].as_u64().unwrap() > 100);
+        assert!(v["best"]["metrics"]["test_accuracy"].as_f64().unwrap() > 80.0);
+        assert!(v["best"]["metrics"]["valid_accuracy"].as_f64().unwrap() > 80.0);
+        assert!(v["best"]["functional_hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("f1:"));
+        digests.push(outcome(&v));
+    }
+    assert_eq!(
+        digests[0], digests[1],
+        "1 and 2 threads give the same campaign"
+    );
+    // Same config again under the same name: already finished, nothing is redone.
+    let cfg = dir.path().join("c1.toml");
+    let again = run_search(&cfg, &dir.path().join("store1"));
+    assert!(again.contains("already finished"), "{again}");
+}
+
+#[test]
+fn sigkill_at_random_moments_then_resume_ends_where_the_uninterrupted_run_does() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let cfg = write(
+        &dir,
+        "kill.toml",
+        &config(&table, "kill", "[budget.extra]\n").replace("[budget.extra]\n", ""),
+    );
+    // The reference: one uninterrupted run.
+    let reference_store = dir.path().join("reference");
+    run_search(&cfg, &reference_store);
+    let reference = status(&reference_store, "kill");
+    assert_eq!(reference["state"], "finished");
+    // The same campaign killed again and again.
+    let store = dir.path().join("killed");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2026);
+    let mut kills = 0;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        assert!(attempts < 400, "the campaign never finished");
+        // `search` on an unfinished campaign with the same config resumes it; alternate with
+        // `resume` once the campaign exists.
+        let exists = evonas(
+            &["status", "kill", "--store", store.to_str().unwrap()],
+            None,
+        )
+        .code
+            == 0;
+        let args: Vec<String> = if !exists || attempts % 2 == 0 {
+            vec![
+                "search".into(),
+                "--config".into(),
+                cfg.display().to_string(),
+            ]
+        } else {
+            vec!["resume".into(), "kill".into()]
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_evonas"))
+            .args(&args)
+            .args(["--store", store.to_str().unwrap(), "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if kills < 25 {
+            std::thread::sleep(Duration::from_millis(rng.random_range(5..60)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap(); // SIGKILL
+                kills += 1;
+            }
+            let _ = child.wait();
+        } else {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let run = evonas(
+            &[
+                "status",
+                "kill",
+                "--store",
+                store.to_str().unwrap(),
+                "--json",
+            ],
+            None,
+        );
+        if run.code == 0 {
+            let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            if v["state"] == "finished" {
+                break;
+            }
+        }
+    }
+    assert!(kills >= 20, "only {kills} kills landed");
+    let resumed = status(&store, "kill");
+    assert_eq!(outcome(&resumed), outcome(&reference));
+    // No evaluation was performed twice: every cached record holds exactly one evaluation,
+    // and there are exactly as many as the campaign counted.
+    let export = evonas(
+        &["cache", "export", "--store", store.to_str().unwrap()],
+        None,
+    )
+    .ok();
+    let records: Vec<serde_json::Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(records.iter().all(|r| r["record"]["evaluations"] == 1));
+    assert_eq!(
+        records.len() as u64,
+        resumed["evaluations"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn ctrl_c_saves_and_resume_continues_the_same_search() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let cfg = write(
+        &dir,
+        "int.toml",
+        &config(&table, "int", "").replace(
+            "simulated_seconds = 60000",
+            "simulated_seconds = 3000000\nproposals = 20000",
+        ),
+    );
+    let reference_store = dir.path().join("reference");
+    run_search(&cfg, &reference_store);
+    let reference = status(&reference_store, "int");
+    let store = dir.path().join("store");
+    let child = Command::new(env!("CARGO_BIN_EXE_evonas"))
+        .args([
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "-q",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit 0 after Ctrl-C: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("interrupted") && stdout.contains("evonas resume int"),
+        "{stdout}"
+    );
+    let saved = status(&store, "int");
+    assert_eq!(saved["state"], "interrupted");
+    assert!(saved["proposals"].as_u64() < reference["proposals"].as_u64());
+    evonas(
+        &["resume", "int", "--store", store.to_str().unwrap(), "-q"],
+        None,
+    )
+    .ok();
+    assert_eq!(outcome(&status(&store, "int")), outcome(&reference));
+}
+
+#[test]
+fn a_second_campaign_reuses_the_cache() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let store = dir.path().join("store");
+    // A proposal budget, so both campaigns look at as many candidates.
+    let by_proposals = |name: &str| {
+        config(&table, name, "").replace("simulated_seconds = 60000", "proposals = 400")
+    };
+    let first = write(&dir, "a.toml", &by_proposals("first"));
+    run_search(&first, &store);
+    let second_cfg = by_proposals("second").replace("seed = 3", "seed = 4");
+    let second = write(&dir, "b.toml", &second_cfg);
+    run_search(&second, &store);
+    let warm = status(&store, "second");
+    // The same campaign on an empty store.
+    let cold_store = dir.path().join("cold");
+    run_search(&second, &cold_store);
+    let cold = status(&cold_store, "second");
+    assert!(
+        warm["evaluations"].as_u64() < cold["evaluations"].as_u64(),
+        "{warm} vs {cold}"
+    );
+    assert!(warm["hit_rate"].as_f64() > cold["hit_rate"].as_f64());
+    let stats = evonas(
+        &[
+            "cache",
+            "stats",
+            "--json",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    )
+    .ok();
+    let s: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(
+        s["entries"].as_u64(),
+        Some(
+            status(&store, "first")["evaluations"].as_u64().unwrap()
+                + warm["evaluations"].as_u64().unwrap()
+        )
+    );
+    // Export, import into a fresh store: a third campaign there is as warm.
+    let export = dir.path().join("cache.jsonl");
+    evonas(
+        &[
+            "cache",
+            "export",
+            "--out",
+            export.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    )
+    .ok();
+    let fresh = dir.path().join("fresh");
+    let out = evonas(
+        &[
+            "cache",
+            "import",
+            export.to_str().unwrap(),
+            "--store",
+            fresh.to_str().unwrap(),
+        ],
+        None,
+    )
+    .ok();
+    assert!(
+        out.contains(&format!("imported {} of", s["entries"])),
+        "{out}"
+    );
+    run_search(&second, &fresh);
+    let imported = status(&fresh, "second");
+    assert_eq!(imported["evaluations"].as_u64(), Some(0), "{imported}");
+    assert_eq!(imported["history_digest"], warm["history_digest"]);
+}
+
+#[test]
+fn same_name_with_another_config_is_refused() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let store = dir.path().join("store");
+    let a = write(&dir, "a.toml", &config(&table, "same", ""));
+    run_search(&a, &store);
+    let b = write(
+        &dir,
+        "b.toml",
+        &config(&table, "same", "").replace("sample = 3", "sample = 5"),
+    );
+    let err = evonas(
+        &[
+            "search",
+            "--config",
+            b.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    )
+    .fails();
+    assert!(err.contains("different config"), "{err}");
+    let err = evonas(
+        &["resume", "nope", "--store", store.to_str().unwrap()],
+        None,
+    )
+    .fails();
+    assert!(
+        err.contains("no campaign `nope`") && err.contains("same"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_stores_give_clear_errors_and_keep_their_data() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let store = dir.path().join("store");
+    let cfg = write(&dir, "a.toml", &config(&table, "keep", ""));
+    run_search(&cfg, &store);
+    let before = status(&store, "keep");
+    // In use by another process: this test process holds it open.
+    {
+        let held = evonas::store::Store::open(&store).unwrap();
+        let err = evonas(
+            &["cache", "stats", "--store", store.to_str().unwrap()],
+            None,
+        )
+        .fails();
+        assert!(
+            err.contains(&format!("in use by PID {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+    }
+    // A newer schema is refused and nothing changes.
+    {
+        let db = sled::open(&store).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(b"schema", &99u32.to_le_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = evonas(&["status", "--store", store.to_str().unwrap()], None).fails();
+    assert!(
+        err.contains("schema 99") && err.contains("upgrade"),
+        "{err}"
+    );
+    {
+        let db = sled::open(&store).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(b"schema", &1u32.to_le_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    assert_eq!(status(&store, "keep"), before);
+    // A store folder that cannot be created.
+    let file = write(&dir, "plain-file", "x");
+    let bad = file.join("store");
+    let err = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            bad.to_str().unwrap(),
+        ],
+        None,
+    )
+    .fails();
+    assert!(err.contains("cannot create the folder"), "{err}");
+    // A corrupt value is named, not a panic.
+    {
+        let db = sled::open(&store).unwrap();
+        db.open_tree("campaigns")
+            .unwrap()
+            .insert(b"c/broken", b"{not json")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = evonas(
+        &["status", "broken", "--store", store.to_str().unwrap()],
+        None,
+    )
+    .fails();
+    assert!(err.contains("corrupt") && err.contains("broken"), "{err}");
+    // A truncated database file.
+    let copy = dir.path().join("truncated");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&store).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, copy.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let db_file = copy.join("db");
+    let len = std::fs::metadata(&db_file).unwrap().len();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&db_file)
+        .unwrap();
+    f.set_len(len / 3).unwrap();
+    drop(f);
+    let run = evonas(
+        &[
+            "status",
+            "keep",
+            "--store",
+            copy.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    if run.code != 0 {
+        assert!(run.stderr.contains("store"), "{}", run.stderr);
+    }
+    // The original is untouched by all of this.
+    assert_eq!(status(&store, "keep"), before);
+}
+
+#[test]
+fn bad_campaign_configs_are_named() {
+    let dir = tempdir();
+    let store = dir.path().join("store");
+    let cfg = write(
+        &dir,
+        "bad.toml",
+        "name = \"x\"\nspace = \"nb201\"\n[strategy]\nkind = \"annealing\"\n",
+    );
+    let err = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    )
+    .fails();
+    assert!(
+        err.contains("bad.toml") && err.contains("annealing"),
+        "{err}"
+    );
+    let cfg = write(
+        &dir,
+        "nobudget.toml",
+        &config(Path::new("/nowhere"), "x", "").replace("simulated_seconds = 60000", ""),
+    );
+    let err = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    )
+    .fails();
+    assert!(err.contains("no limit"), "{err}");
+    let cfg = write(
+        &dir,
+        "notable.toml",
+        &config(Path::new("/nowhere"), "x", ""),
+    );
+    let err = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    )
+    .fails();
+    assert!(
+        err.contains("/nowhere") && err.contains("nb201_cifar10_valid_200ep.csv"),
+        "{err}"
+    );
+}
