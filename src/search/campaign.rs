@@ -78,6 +78,9 @@ pub enum SearchError {
     },
 }
 
+/// Evaluations at least this long are flushed to disk on their own, the moment they end.
+pub const SLOW_EVALUATION_SECONDS: f64 = 0.05;
+
 /// How a session ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum End {
@@ -172,6 +175,24 @@ impl<'a> Campaign<'a> {
         };
         let strategy = strategy::build(&config.strategy, &space, Some(&header.strategy))?;
         let elapsed_before = header.elapsed_seconds;
+        let mut header = header;
+        // Events of an in-flight round are journaled before the header is rewritten.
+        header.next_seq = header.next_seq.max(store.journal_end(&config.name)?);
+        // The functions this campaign has seen (what strategies call "known").
+        let mut seen = HashSet::new();
+        if resumed {
+            for (_, e) in store.journal(&config.name)? {
+                let hash = match &e {
+                    Event::Evaluated { hash, .. }
+                    | Event::CacheHit { hash, .. }
+                    | Event::Failed { hash, .. } => hash,
+                    _ => continue,
+                };
+                if let Some(h) = FunctionalHash::parse(hash) {
+                    seen.insert(h);
+                }
+            }
+        }
         let knobs = config.knobs;
         Ok(Campaign {
             store,
@@ -182,7 +203,7 @@ impl<'a> Campaign<'a> {
             header,
             strategy,
             memo: HashMap::new(),
-            seen: HashSet::new(),
+            seen,
             pool,
             session_start: Instant::now(),
             elapsed_before,
@@ -302,23 +323,14 @@ impl<'a> Campaign<'a> {
         let k = self.config.parallel.round_size;
         let mut candidates = Vec::with_capacity(k);
         let space = self.space.clone();
-        let uses_cache = self.config.cache.policy.uses_cache();
         for _ in 0..k {
             let mut strategy =
                 std::mem::replace(&mut self.strategy, Box::new(strategy::random::RandomSearch));
             let result = {
+                // "Known" means committed by this campaign before this round: state that a
+                // resumed run rebuilds exactly, so a re-proposed round is the same round.
                 let seen = &self.seen;
-                let store = self.store;
-                let protocol = self.protocol;
-                let known = move |h: &FunctionalHash| {
-                    seen.contains(h)
-                        || (uses_cache
-                            && store
-                                .cache_get(&cache::key(h, &protocol))
-                                .ok()
-                                .flatten()
-                                .is_some())
-                };
+                let known = move |h: &FunctionalHash| seen.contains(h);
                 let memo = &mut self.memo;
                 let mut hash = |g: &AnyGenotype| -> Result<FunctionalHash, SpaceError> {
                     if let Some(h) = memo.get(g) {
@@ -380,11 +392,20 @@ impl<'a> Campaign<'a> {
             if stop.load(Ordering::SeqCst) {
                 return self.interrupt();
             }
-            let inflight = match self.store.inflight(&name)? {
+            let stored = self.store.inflight(&name)?;
+            let inflight = match stored {
                 Some(i) if i.round == self.header.round => {
-                    if let Some(saved) = self.inflight_strategy()? {
-                        self.strategy =
-                            strategy::build(&self.config.strategy, &self.space, Some(&saved))?;
+                    // Proposing is deterministic given the committed state: do it again to
+                    // bring the strategy to where it was, and check it gives the stored round.
+                    let again = self.propose_round()?;
+                    if again != i {
+                        return Err(SearchError::Store(StoreError::Corrupt {
+                            dir: self.store.dir().to_path_buf(),
+                            key: format!("campaigns/i/{name}"),
+                            reason:
+                                "the in-flight round differs from what the campaign proposes again"
+                                    .into(),
+                        }));
                     }
                     i
                 }
@@ -404,13 +425,8 @@ impl<'a> Campaign<'a> {
                         .collect();
                     c.append(&mut self.header.next_seq, &events);
                     c.put_inflight(&name, &i);
-                    c.put(
-                        crate::store::TreeId::Campaigns,
-                        format!("p/{name}").into_bytes(),
-                        &self.strategy.save(),
-                    );
-                    c.put_header(&self.header);
-                    self.store.commit(&name, &c)?;
+                    // Not flushed: if it is lost, the round is proposed again identically.
+                    self.store.commit_with(&name, &c, false)?;
                     i
                 }
             };
@@ -424,12 +440,6 @@ impl<'a> Campaign<'a> {
             }
             progress(self);
         }
-    }
-
-    fn inflight_strategy(&self) -> Result<Option<serde_json::Value>, SearchError> {
-        Ok(self
-            .store
-            .campaign_value(&format!("p/{}", self.header.name))?)
     }
 
     /// Answers every slot of the round from stored slot results, the cache or the evaluator.
@@ -586,7 +596,13 @@ impl<'a> Campaign<'a> {
         if policy.uses_cache() {
             c.put_record(key, &record);
         }
-        self.store.commit(name, &c)?;
+        // An evaluation that took real time is on disk before anything else happens; an
+        // instant one (a table lookup) rides with the round's flushed commit.
+        let slow = match &outcome {
+            Outcome::Done { wall_seconds, .. } => *wall_seconds >= SLOW_EVALUATION_SECONDS,
+            Outcome::Failed { .. } => true,
+        };
+        self.store.commit_with(name, &c, slow)?;
         Ok(result)
     }
 
@@ -629,12 +645,18 @@ impl<'a> Campaign<'a> {
                         simulated_seconds: *simulated_seconds,
                     });
                 }
-                (Outcome::Done { fitness, .. }, false) => {
+                (
+                    Outcome::Done {
+                        fitness, metrics, ..
+                    },
+                    false,
+                ) => {
                     self.header.counters.cache_hits += 1;
                     events.push(Event::CacheHit {
                         proposal,
                         hash: cand.hash.clone(),
                         fitness: *fitness,
+                        metrics: metrics.clone(),
                     });
                 }
                 (Outcome::Failed { reason }, evaluated) => {

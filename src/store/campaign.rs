@@ -167,6 +167,8 @@ pub enum Event {
         hash: String,
         /// Fitness served.
         fitness: f64,
+        /// Metrics served.
+        metrics: BTreeMap<String, f64>,
     },
     /// A candidate failed.
     Failed {
@@ -315,6 +317,21 @@ impl Store {
     /// A raw JSON value of the campaigns tree (e.g. the strategy state saved with a round).
     pub fn campaign_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
         self.get_json(&self.campaigns, &format!("campaigns/{key}"), key.as_bytes())
+    }
+
+    /// The sequence number after the journal's last event (0 if empty).
+    pub fn journal_end(&self, name: &str) -> Result<u64> {
+        let tree = self.journal_tree(name)?;
+        match tree.last().map_err(|e| super::io_err(&self.dir, e))? {
+            Some((k, _)) => <[u8; 8]>::try_from(k.as_ref())
+                .map(|b| u64::from_be_bytes(b) + 1)
+                .map_err(|_| StoreError::Corrupt {
+                    dir: self.dir.clone(),
+                    key: format!("journal/{name}"),
+                    reason: "sequence key is not 8 bytes".into(),
+                }),
+            None => Ok(0),
+        }
     }
 
     /// The whole journal of a campaign, in order.

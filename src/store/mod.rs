@@ -240,8 +240,15 @@ impl Store {
             .map_err(|e| io_err(&self.dir, e))
     }
 
-    /// Applies `commit` atomically; `campaign` names the journal tree it writes to.
+    /// Applies `commit` atomically and, in a durable store, flushes it to disk before
+    /// returning; `campaign` names the journal tree it writes to.
     pub fn commit(&self, campaign: &str, commit: &Commit) -> Result<()> {
+        self.commit_with(campaign, commit, true)
+    }
+
+    /// Applies `commit` atomically; flushes only if `flush` (a later flushed commit, or a
+    /// crash, decides whether it reaches the disk; it is never half-applied).
+    pub fn commit_with(&self, campaign: &str, commit: &Commit, flush: bool) -> Result<()> {
         if commit.is_empty() {
             return Ok(());
         }
@@ -266,7 +273,7 @@ impl Store {
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
             .map_err(|e: TransactionError<()>| io_err(&self.dir, format!("{e:?}")))?;
-        if self.durable {
+        if self.durable && flush {
             self.db.flush().map_err(|e| io_err(&self.dir, e))?;
         }
         Ok(())
