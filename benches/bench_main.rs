@@ -5,4 +5,5 @@ mod benchmarks;
 criterion::criterion_main! {
     benchmarks::space::benches,
     benchmarks::hash::benches,
+    benchmarks::search::benches,
 }

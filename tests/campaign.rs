@@ -545,3 +545,50 @@ fn bad_campaign_configs_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn cache_policies_off_aggregate_and_forgetful() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let run = |policy: &str| {
+        let store = dir.path().join(policy.replace(':', "_"));
+        let text = config(&table, "p", &format!("[cache]\npolicy = \"{policy}\"\n")).replace(
+            "dataset = \"cifar10-valid\"",
+            "dataset = \"cifar10-valid\"\nnoise = 0.5\nnoise_seed = 9",
+        );
+        let cfg = write(&dir, &format!("{}.toml", policy.replace(':', "_")), &text);
+        run_search(&cfg, &store);
+        let export = evonas(
+            &["cache", "export", "--store", store.to_str().unwrap()],
+            None,
+        )
+        .ok();
+        let records: Vec<serde_json::Value> = export
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        (status(&store, "p"), records)
+    };
+    let (off, records) = run("off");
+    assert_eq!(off["cache_hits"], 0);
+    assert!(records.is_empty(), "off writes nothing");
+    let (agg, records) = run("aggregate:3");
+    assert!(agg["cache_hits"].as_u64().unwrap() > 0);
+    let counts: Vec<u64> = records
+        .iter()
+        .map(|r| r["record"]["evaluations"].as_u64().unwrap())
+        .collect();
+    assert!(counts.iter().all(|&c| (1..=3).contains(&c)));
+    assert!(
+        counts.contains(&3),
+        "some functions were evaluated three times: {counts:?}"
+    );
+    assert!(counts.iter().sum::<u64>() >= agg["evaluations"].as_u64().unwrap());
+    let (forget, _) = run("forgetful:1");
+    assert_eq!(
+        forget["cache_hits"], 0,
+        "forgetful:1 drops every hit and re-evaluates"
+    );
+    let (once, _) = run("once");
+    assert!(once["hit_rate"].as_f64() > agg["hit_rate"].as_f64());
+}

@@ -1,2 +1,3 @@
 pub mod hash;
+pub mod search;
 pub mod space;

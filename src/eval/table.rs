@@ -97,6 +97,17 @@ struct Row {
     test_im16: f64,
 }
 
+/// One row as the evaluator reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lookup {
+    /// Fitness for the configured dataset.
+    pub fitness: f64,
+    /// Reported metrics.
+    pub metrics: Vec<(&'static str, f64)>,
+    /// Simulated training seconds one evaluation costs.
+    pub simulated_seconds: f64,
+}
+
 /// The loaded table.
 #[derive(Debug)]
 pub struct Nb201Table {
@@ -259,18 +270,22 @@ impl Nb201Table {
         self.rows.is_empty()
     }
 
-    /// Looks up an arch string without noise: (fitness, metrics, simulated seconds).
-    pub fn lookup(&self, arch: &str) -> Option<(f64, Vec<(&'static str, f64)>, f64)> {
+    /// Looks up an arch string, without noise.
+    pub fn lookup(&self, arch: &str) -> Option<Lookup> {
         let r = self.rows.get(arch)?;
-        let sim = self.config.sim_epochs * r.epoch_seconds;
-        Some(match self.config.dataset {
+        let simulated_seconds = self.config.sim_epochs * r.epoch_seconds;
+        let (fitness, metrics) = match self.config.dataset {
             Dataset::Cifar10Valid => (
                 r.valid,
                 vec![("valid_accuracy", r.valid), ("test_accuracy", r.test_c10)],
-                sim,
             ),
-            Dataset::Cifar100 => (r.test_c100, vec![("test_accuracy", r.test_c100)], sim),
-            Dataset::ImageNet16 => (r.test_im16, vec![("test_accuracy", r.test_im16)], sim),
+            Dataset::Cifar100 => (r.test_c100, vec![("test_accuracy", r.test_c100)]),
+            Dataset::ImageNet16 => (r.test_im16, vec![("test_accuracy", r.test_im16)]),
+        };
+        Some(Lookup {
+            fitness,
+            metrics,
+            simulated_seconds,
         })
     }
 
@@ -278,11 +293,12 @@ impl Nb201Table {
     pub fn optimum(&self) -> (f64, f64) {
         let mut best = (f64::MIN, f64::MIN);
         for r in self.rows.keys().filter_map(|a| self.lookup(a)) {
-            best.0 = best.0.max(r.0);
-            let test =
-                r.1.iter()
-                    .find(|(k, _)| *k == "test_accuracy")
-                    .map_or(0.0, |x| x.1);
+            best.0 = best.0.max(r.fitness);
+            let test = r
+                .metrics
+                .iter()
+                .find(|(k, _)| *k == "test_accuracy")
+                .map_or(0.0, |x| x.1);
             best.1 = best.1.max(test);
         }
         best
@@ -335,7 +351,11 @@ impl Evaluator for Nb201Table {
             None => Outcome::Failed {
                 reason: format!("cell {arch} is not in the NAS-Bench-201 table"),
             },
-            Some((fitness, metrics, simulated_seconds)) => Outcome::Done {
+            Some(Lookup {
+                fitness,
+                metrics,
+                simulated_seconds,
+            }) => Outcome::Done {
                 fitness: fitness + self.noise(&arch, task.repeat),
                 metrics: metrics
                     .into_iter()

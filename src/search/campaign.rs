@@ -505,16 +505,16 @@ impl<'a> Campaign<'a> {
             return Ok(None);
         }
         let mut out = Vec::with_capacity(n);
-        for i in 0..n {
+        for (i, &lead) in leader.iter().enumerate() {
             let result = match done.get(&(i as u32)) {
-                Some(r) if leader[i] == i => r.clone(),
+                Some(r) if lead == i => r.clone(),
                 _ => {
-                    let lead = done
-                        .get(&(leader[i] as u32))
+                    let first = done
+                        .get(&(lead as u32))
                         .expect("leaders are answered before followers");
                     SlotResult {
                         evaluated: false,
-                        outcome: strip_cost(&lead.outcome),
+                        outcome: strip_cost(&first.outcome),
                     }
                 }
             };

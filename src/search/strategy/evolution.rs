@@ -151,3 +151,64 @@ impl Strategy for RegularizedEvolution {
         serde_json::to_value(&self.state).expect("strategy state serialises")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn rea(p: usize, s: usize) -> (RegularizedEvolution, AnySpace) {
+        let space = AnySpace::builtin("nb201").expect("built-in");
+        let config = EvolutionConfig {
+            population: p,
+            sample: s,
+            replacement: false,
+            mutate_until_new: 0,
+            dedup_patience: 0,
+        };
+        (
+            RegularizedEvolution::new(config, &space, None).expect("new"),
+            space,
+        )
+    }
+
+    #[test]
+    fn the_oldest_member_dies_and_failures_never_join() {
+        let (mut r, space) = rea(3, 2);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+        let mut dead = Vec::new();
+        for i in 0..5 {
+            let g = space.sample(&mut rng);
+            let v = space.to_value(&g).expect("value");
+            dead.extend(r.observe(&g, &v, &format!("h{i}"), Some(i as f64)));
+        }
+        assert_eq!(
+            dead.iter().map(|m| m.hash.as_str()).collect::<Vec<_>>(),
+            ["h0", "h1"]
+        );
+        let g = space.sample(&mut rng);
+        let v = space.to_value(&g).expect("value");
+        assert!(r.observe(&g, &v, "failed", None).is_empty());
+        let alive: Vec<&str> = r.state.population.iter().map(|m| m.hash.as_str()).collect();
+        assert_eq!(alive, ["h2", "h3", "h4"]);
+        // Saved and restored, the population is the same.
+        let again =
+            RegularizedEvolution::new(r.config.clone(), &space, Some(&r.save())).expect("restore");
+        assert_eq!(again.state.population, r.state.population);
+    }
+
+    #[test]
+    fn tournament_takes_the_fittest_of_the_sample() {
+        let (mut r, space) = rea(5, 5);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        for (i, f) in [3.0, 9.0, 1.0, 9.0, 2.0].iter().enumerate() {
+            let g = space.sample(&mut rng);
+            let v = space.to_value(&g).expect("value");
+            r.observe(&g, &v, &format!("h{i}"), Some(*f));
+        }
+        // Sample = whole population: the fittest, ties to the oldest.
+        for _ in 0..20 {
+            assert_eq!(r.tournament(&mut rng), 1);
+        }
+    }
+}
