@@ -592,3 +592,28 @@ fn cache_policies_off_aggregate_and_forgetful() {
     let (once, _) = run("once");
     assert!(once["hit_rate"].as_f64() > agg["hit_rate"].as_f64());
 }
+
+#[test]
+fn a_campaign_that_only_finds_known_functions_stops_as_stalled() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let cfg = write(
+        &dir,
+        "stall.toml",
+        &config(&table, "stall", "")
+            .replace("population = 10\nsample = 3", "population = 5\nsample = 5")
+            .replace(
+                "simulated_seconds = 60000",
+                "simulated_seconds = 100000000\nmax_consecutive_hits = 300",
+            ),
+    );
+    let store = dir.path().join("store");
+    let out = run_search(&cfg, &store);
+    assert!(out.contains("stalled"), "{out}");
+    let v = status(&store, "stall");
+    assert_eq!(v["state"], "finished");
+    assert!(v["finish_reason"]
+        .as_str()
+        .unwrap()
+        .contains("dedup_patience"));
+}

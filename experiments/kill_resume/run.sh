@@ -20,6 +20,7 @@ seed = 11
 kind = "regularized-evolution"
 population = 20
 sample = 5
+dedup_patience = 20
 [budget]
 simulated_seconds = 400000
 [evaluator]

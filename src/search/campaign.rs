@@ -294,6 +294,12 @@ impl<'a> Campaign<'a> {
                 return Some(format!("wall-time budget of {s} s reached"));
             }
         }
+        if b.max_consecutive_hits > 0 && c.consecutive_hits >= b.max_consecutive_hits {
+            return Some(format!(
+                "stalled: the last {} proposals were all answered by the cache (the strategy only finds known functions); set [strategy] dedup_patience, or a proposals budget",
+                c.consecutive_hits
+            ));
+        }
         None
     }
 
@@ -625,6 +631,11 @@ impl<'a> Campaign<'a> {
             let genotype = self.space.parse_value(&cand.genotype)?;
             let text = notation(&cand.genotype);
             let fitness = result.outcome.fitness();
+            if result.evaluated {
+                self.header.counters.consecutive_hits = 0;
+            } else {
+                self.header.counters.consecutive_hits += 1;
+            }
             match (&result.outcome, result.evaluated) {
                 (
                     Outcome::Done {

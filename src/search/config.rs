@@ -59,8 +59,12 @@ pub enum StrategyConfig {
     Random,
 }
 
+fn ten_thousand() -> u64 {
+    10_000
+}
+
 /// `[budget]`: the first one reached stops the campaign.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BudgetConfig {
     /// Real evaluations (cache hits are free).
@@ -71,6 +75,22 @@ pub struct BudgetConfig {
     pub wall_seconds: Option<f64>,
     /// Simulated training seconds (table evaluators).
     pub simulated_seconds: Option<f64>,
+    /// Stop when this many proposals in a row were answered by the cache: the strategy only
+    /// proposes functions it already knows, and hits cost no budget (0: never).
+    #[serde(default = "ten_thousand")]
+    pub max_consecutive_hits: u64,
+}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig {
+            evaluations: None,
+            proposals: None,
+            wall_seconds: None,
+            simulated_seconds: None,
+            max_consecutive_hits: ten_thousand(),
+        }
+    }
 }
 
 /// `[evaluator]`.

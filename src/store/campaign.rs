@@ -41,6 +41,9 @@ pub struct Counters {
     pub failures: u64,
     /// Rounds committed.
     pub rounds: u64,
+    /// Proposals in a row answered by the cache (reset by any real evaluation).
+    #[serde(default)]
+    pub consecutive_hits: u64,
 }
 
 /// The best candidate so far.
