@@ -3,6 +3,7 @@
 mod bad_input;
 mod campaign;
 mod cli;
+mod data;
 mod hash;
 mod properties;
 mod reference_data;

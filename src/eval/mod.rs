@@ -5,6 +5,7 @@
 //! `eval` sits below `store`: the store persists [`EvalRecord`]s without evaluators knowing
 //! about sled.
 
+pub mod data;
 pub mod table;
 
 use std::collections::BTreeMap;
