@@ -16,7 +16,24 @@ pub const SIDE: usize = 32;
 /// Number of classes.
 pub const CLASSES: usize = 10;
 
-fn inside(class: usize, x: f32, y: f32, cx: f32, cy: f32, r: f32, period: f32, phase: f32) -> bool {
+/// Where and how large the drawn pattern is.
+#[derive(Clone, Copy)]
+struct Pattern {
+    cx: f32,
+    cy: f32,
+    r: f32,
+    period: f32,
+    phase: f32,
+}
+
+fn inside(class: usize, x: f32, y: f32, p: Pattern) -> bool {
+    let Pattern {
+        cx,
+        cy,
+        r,
+        period,
+        phase,
+    } = p;
     let (dx, dy) = (x - cx, y - cy);
     let d = (dx * dx + dy * dy).sqrt();
     match class {
@@ -59,6 +76,13 @@ pub fn generate(n: usize, seed: u64) -> Dataset {
         let period = rng.random_range(2.5..5.5f32);
         let phase = rng.random_range(0.0..10.0f32);
         let noise = rng.random_range(0.03..0.15f32);
+        let pattern = Pattern {
+            cx,
+            cy,
+            r,
+            period,
+            phase,
+        };
         let mut img = vec![0u8; 3 * SIDE * SIDE];
         for y in 0..SIDE {
             for x in 0..SIDE {
