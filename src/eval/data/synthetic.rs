@@ -86,16 +86,7 @@ pub fn generate(n: usize, seed: u64) -> Dataset {
         let mut img = vec![0u8; 3 * SIDE * SIDE];
         for y in 0..SIDE {
             for x in 0..SIDE {
-                let on = inside(
-                    class,
-                    x as f32 + 0.5,
-                    y as f32 + 0.5,
-                    cx,
-                    cy,
-                    r,
-                    period,
-                    phase,
-                );
+                let on = inside(class, x as f32 + 0.5, y as f32 + 0.5, pattern);
                 for c in 0..3 {
                     let base = if on { fg[c] } else { bg[c] };
                     // Uniform noise (sum of two uniforms: triangular), cheap and portable.
