@@ -544,7 +544,8 @@ fn drive(
     let tty = std::io::stderr().is_terminal();
     let every = if tty { 0.2 } else { 5.0 };
     let mut last = Instant::now();
-    let mut last_snapshot = Instant::now();
+    // The first round writes a snapshot at once, so `status` works from the start.
+    let mut last_snapshot: Option<Instant> = None;
     let name = campaign.header().name.clone();
     eprintln!(
         "{} campaign `{name}` (store {})",
@@ -556,9 +557,9 @@ fn drive(
         store_dir.display()
     );
     let end = campaign.run(&STOP, &mut |c| {
-        if last_snapshot.elapsed().as_secs_f64() >= 1.0 {
+        if last_snapshot.is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0) {
             write_snapshot(store_dir, c, true);
-            last_snapshot = Instant::now();
+            last_snapshot = Some(Instant::now());
         }
         if !quiet && last.elapsed().as_secs_f64() >= every {
             last = Instant::now();

@@ -234,6 +234,21 @@ fn ctrl_c_saves_and_resume_continues_the_same_search() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(400));
+    // While it runs, another process can still read its status (from the snapshot it keeps).
+    let live = evonas(
+        &[
+            "status",
+            "int",
+            "--store",
+            store.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    )
+    .ok();
+    let live: serde_json::Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(live["state"], "running");
+    assert_eq!(live["name"], "int");
     let pid = child.id().to_string();
     let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(sent.success());
