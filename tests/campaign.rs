@@ -502,59 +502,32 @@ fn bad_stores_give_clear_errors_and_keep_their_data() {
 fn bad_campaign_configs_are_named() {
     let dir = tempdir();
     let store = dir.path().join("store");
-    let cfg = write(
-        &dir,
+    let search_fails = |name: &str, text: &str| {
+        let cfg = write(&dir, name, text);
+        evonas(
+            &[
+                "search",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--store",
+                store.to_str().unwrap(),
+            ],
+            None,
+        )
+        .fails()
+    };
+    let err = search_fails(
         "bad.toml",
         "name = \"x\"\nspace = \"nb201\"\n[strategy]\nkind = \"annealing\"\n",
     );
-    let err = evonas(
-        &[
-            "search",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        None,
-    )
-    .fails();
     assert!(
         err.contains("bad.toml") && err.contains("annealing"),
         "{err}"
     );
-    let cfg = write(
-        &dir,
-        "nobudget.toml",
-        &config(Path::new("/nowhere"), "x", "").replace("simulated_seconds = 60000", ""),
-    );
-    let err = evonas(
-        &[
-            "search",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        None,
-    )
-    .fails();
+    let no_budget = config(Path::new("/nowhere"), "x", "").replace("simulated_seconds = 60000", "");
+    let err = search_fails("nobudget.toml", &no_budget);
     assert!(err.contains("no limit"), "{err}");
-    let cfg = write(
-        &dir,
-        "notable.toml",
-        &config(Path::new("/nowhere"), "x", ""),
-    );
-    let err = evonas(
-        &[
-            "search",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        None,
-    )
-    .fails();
+    let err = search_fails("notable.toml", &config(Path::new("/nowhere"), "x", ""));
     assert!(
         err.contains("/nowhere") && err.contains("nb201_cifar10_valid_200ep.csv"),
         "{err}"
