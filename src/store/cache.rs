@@ -147,7 +147,7 @@ impl Store {
     /// The cached record under `key`, if any.
     pub fn cache_get(&self, key: &[u8]) -> Result<Option<EvalRecord>> {
         let r: Option<EvalRecord> =
-            self.get_json(&self.evals, &format!("evals/{}", key_label(key)), key)?;
+            self.get_json("evals", &format!("evals/{}", key_label(key)), key)?;
         if let Some(rec) = &r {
             if rec.schema > RECORD_SCHEMA {
                 return Err(StoreError::NewerSchema {
@@ -167,8 +167,7 @@ impl Store {
     /// Every entry, in key order.
     pub fn cache_entries(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
-        for item in self.evals.iter() {
-            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+        for (k, v) in self.kv_scan("evals", b"")? {
             let label = key_label(&k);
             let record: EvalRecord = self.decode(&format!("evals/{label}"), &v)?;
             out.push(Entry { key: label, record });
@@ -186,8 +185,7 @@ impl Store {
             stale_hash_version: 0,
             bytes_on_disk: self.size_on_disk(),
         };
-        for item in self.evals.iter() {
-            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+        for (k, v) in self.kv_scan("evals", b"")? {
             let label = key_label(&k);
             let record: EvalRecord = self.decode(&format!("evals/{label}"), &v)?;
             s.entries += 1;
@@ -214,12 +212,7 @@ impl Store {
                 key: e.key.clone(),
                 reason: "imported key is not hex".into(),
             })?;
-            if !overwrite
-                && self
-                    .evals
-                    .contains_key(&key)
-                    .map_err(|x| super::io_err(&self.dir, x))?
-            {
+            if !overwrite && self.kv_get("evals", &key)?.is_some() {
                 continue;
             }
             commit.put(TreeId::Evals, key, &e.record);
@@ -233,8 +226,7 @@ impl Store {
     pub fn cache_gc(&self) -> Result<u64> {
         let mut commit = Commit::new();
         let mut removed = 0;
-        for item in self.evals.iter() {
-            let (k, _) = item.map_err(|e| super::io_err(&self.dir, e))?;
+        for (k, _) in self.kv_scan("evals", b"")? {
             let current = k.len() == 69
                 && u32::from_be_bytes([k[1], k[2], k[3], k[4]]) == crate::hash::functional::VERSION;
             if !current {

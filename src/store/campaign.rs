@@ -259,11 +259,8 @@ impl Commit {
 impl Store {
     /// The header of campaign `name`, if it exists.
     pub fn campaign(&self, name: &str) -> Result<Option<CampaignHeader>> {
-        let h: Option<CampaignHeader> = self.get_json(
-            &self.campaigns,
-            &format!("campaigns/{name}"),
-            &header_key(name),
-        )?;
+        let h: Option<CampaignHeader> =
+            self.get_json("campaigns", &format!("campaigns/{name}"), &header_key(name))?;
         if let Some(h) = &h {
             if h.schema > CAMPAIGN_SCHEMA {
                 return Err(StoreError::NewerSchema {
@@ -278,8 +275,7 @@ impl Store {
     /// Every campaign header, by name.
     pub fn campaigns(&self) -> Result<Vec<CampaignHeader>> {
         let mut out = Vec::new();
-        for item in self.campaigns.scan_prefix(b"c/") {
-            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+        for (k, v) in self.kv_scan("campaigns", b"c/")? {
             let label = String::from_utf8_lossy(&k).into_owned();
             out.push(self.decode(&label, &v)?);
         }
@@ -289,7 +285,7 @@ impl Store {
     /// The in-flight round of a campaign, if any.
     pub fn inflight(&self, name: &str) -> Result<Option<Inflight>> {
         self.get_json(
-            &self.campaigns,
+            "campaigns",
             &format!("campaigns/i/{name}"),
             &inflight_key(name),
         )
@@ -299,8 +295,7 @@ impl Store {
     pub fn slots(&self, name: &str) -> Result<BTreeMap<u32, SlotResult>> {
         let prefix = slot_prefix(name);
         let mut out = BTreeMap::new();
-        for item in self.campaigns.scan_prefix(&prefix) {
-            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+        for (k, v) in self.kv_scan("campaigns", &prefix)? {
             let tail = &k[prefix.len()..];
             let slot = <[u8; 4]>::try_from(tail)
                 .map(u32::from_be_bytes)
@@ -319,14 +314,13 @@ impl Store {
 
     /// A raw JSON value of the campaigns tree (e.g. the strategy state saved with a round).
     pub fn campaign_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        self.get_json(&self.campaigns, &format!("campaigns/{key}"), key.as_bytes())
+        self.get_json("campaigns", &format!("campaigns/{key}"), key.as_bytes())
     }
 
     /// The sequence number after the journal's last event (0 if empty).
     pub fn journal_end(&self, name: &str) -> Result<u64> {
-        let tree = self.journal_tree(name)?;
-        match tree.last().map_err(|e| super::io_err(&self.dir, e))? {
-            Some((k, _)) => <[u8; 8]>::try_from(k.as_ref())
+        match self.kv_last_key(&format!("journal/{name}"))? {
+            Some(k) => <[u8; 8]>::try_from(k.as_slice())
                 .map(|b| u64::from_be_bytes(b) + 1)
                 .map_err(|_| StoreError::Corrupt {
                     dir: self.dir.clone(),
@@ -339,10 +333,8 @@ impl Store {
 
     /// The whole journal of a campaign, in order.
     pub fn journal(&self, name: &str) -> Result<Vec<(u64, Event)>> {
-        let tree = self.journal_tree(name)?;
         let mut out = Vec::new();
-        for item in tree.iter() {
-            let (k, v) = item.map_err(|e| super::io_err(&self.dir, e))?;
+        for (k, v) in self.kv_scan(&format!("journal/{name}"), b"")? {
             let seq = <[u8; 8]>::try_from(k.as_ref())
                 .map(u64::from_be_bytes)
                 .map_err(|_| StoreError::Corrupt {

@@ -13,7 +13,9 @@
 pub mod cache;
 pub mod campaign;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -109,11 +111,25 @@ impl Commit {
     }
 }
 
+type Trees = HashMap<String, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// Where the bytes live: sled on disk, or maps in memory (throw-away stores for tests and
+/// experiments, same semantics without the disk).
+enum Backend {
+    Sled {
+        db: sled::Db,
+        evals: sled::Tree,
+        campaigns: sled::Tree,
+    },
+    Memory(Mutex<Trees>),
+}
+
+/// Key-value pairs read from a tree.
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// An open store.
 pub struct Store {
-    db: sled::Db,
-    evals: sled::Tree,
-    campaigns: sled::Tree,
+    backend: Backend,
     dir: PathBuf,
     durable: bool,
 }
@@ -158,15 +174,18 @@ impl Store {
         Ok(store)
     }
 
-    /// A throw-away store (tests, experiments): nothing is flushed, it vanishes when dropped.
+    /// A throw-away store in memory (tests, experiments): the same semantics, nothing on disk.
     pub fn temporary() -> Result<Store> {
-        let dir = PathBuf::from("<temporary>");
-        let db = sled::Config::new()
-            .temporary(true)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| io_err(&dir, e))?;
-        Self::with_db(db, &dir, false)
+        let mut trees = Trees::new();
+        trees
+            .entry("meta".into())
+            .or_default()
+            .insert(b"schema".to_vec(), STORE_SCHEMA.to_le_bytes().to_vec());
+        Ok(Store {
+            backend: Backend::Memory(Mutex::new(trees)),
+            dir: PathBuf::from("<memory>"),
+            durable: false,
+        })
     }
 
     fn with_db(db: sled::Db, dir: &Path, durable: bool) -> Result<Store> {
@@ -216,9 +235,11 @@ impl Store {
             }
         }
         Ok(Store {
-            evals: tree("evals")?,
-            campaigns: tree("campaigns")?,
-            db,
+            backend: Backend::Sled {
+                evals: tree("evals")?,
+                campaigns: tree("campaigns")?,
+                db,
+            },
             dir: dir.to_path_buf(),
             durable,
         })
@@ -234,10 +255,72 @@ impl Store {
         self.durable
     }
 
-    fn journal_tree(&self, campaign: &str) -> Result<sled::Tree> {
-        self.db
-            .open_tree(format!("journal/{campaign}"))
-            .map_err(|e| io_err(&self.dir, e))
+    fn memory(&self) -> Option<std::sync::MutexGuard<'_, Trees>> {
+        match &self.backend {
+            // A poisoned lock only means another thread panicked mid-read; the maps are intact
+            // (writes are applied whole under the lock).
+            Backend::Memory(m) => Some(m.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Sled { .. } => None,
+        }
+    }
+
+    fn sled_tree(&self, name: &str) -> Result<sled::Tree> {
+        match &self.backend {
+            Backend::Sled {
+                db,
+                evals,
+                campaigns,
+            } => match name {
+                "evals" => Ok(evals.clone()),
+                "campaigns" => Ok(campaigns.clone()),
+                other => db.open_tree(other).map_err(|e| io_err(&self.dir, e)),
+            },
+            Backend::Memory(_) => unreachable!("sled_tree is only called on sled stores"),
+        }
+    }
+
+    /// The value under `key` in tree `tree`.
+    fn kv_get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(m) = self.memory() {
+            return Ok(m.get(tree).and_then(|t| t.get(key)).cloned());
+        }
+        let t = self.sled_tree(tree)?;
+        Ok(t.get(key)
+            .map_err(|e| io_err(&self.dir, e))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// Every pair of tree `tree` whose key starts with `prefix`, in key order.
+    fn kv_scan(&self, tree: &str, prefix: &[u8]) -> Result<Pairs> {
+        if let Some(m) = self.memory() {
+            return Ok(m
+                .get(tree)
+                .map(|t| {
+                    t.range(prefix.to_vec()..)
+                        .take_while(|(k, _)| k.starts_with(prefix))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default());
+        }
+        let t = self.sled_tree(tree)?;
+        t.scan_prefix(prefix)
+            .map(|item| {
+                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(|e| io_err(&self.dir, e))
+            })
+            .collect()
+    }
+
+    /// The last key of tree `tree`.
+    fn kv_last_key(&self, tree: &str) -> Result<Option<Vec<u8>>> {
+        if let Some(m) = self.memory() {
+            return Ok(m.get(tree).and_then(|t| t.keys().next_back().cloned()));
+        }
+        let t = self.sled_tree(tree)?;
+        Ok(t.last()
+            .map_err(|e| io_err(&self.dir, e))?
+            .map(|(k, _)| k.to_vec()))
     }
 
     /// Applies `commit` atomically and, in a durable store, flushes it to disk before
@@ -252,8 +335,28 @@ impl Store {
         if commit.is_empty() {
             return Ok(());
         }
-        let journal = self.journal_tree(campaign)?;
-        (&self.evals, &self.campaigns, &journal)
+        let journal_name = format!("journal/{campaign}");
+        if let Some(mut m) = self.memory() {
+            for (tree, key, value) in &commit.ops {
+                let name = match tree {
+                    TreeId::Evals => "evals",
+                    TreeId::Campaigns => "campaigns",
+                    TreeId::Journal => journal_name.as_str(),
+                };
+                let t = m.entry(name.to_string()).or_default();
+                match value {
+                    Some(v) => t.insert(key.clone(), v.clone()),
+                    None => t.remove(key),
+                };
+            }
+            return Ok(());
+        }
+        let (evals, campaigns, journal) = (
+            self.sled_tree("evals")?,
+            self.sled_tree("campaigns")?,
+            self.sled_tree(&journal_name)?,
+        );
+        (&evals, &campaigns, &journal)
             .transaction(|(evals, campaigns, journal)| {
                 for (tree, key, value) in &commit.ops {
                     let t = match tree {
@@ -274,7 +377,7 @@ impl Store {
             })
             .map_err(|e: TransactionError<()>| io_err(&self.dir, format!("{e:?}")))?;
         if self.durable && flush {
-            self.db.flush().map_err(|e| io_err(&self.dir, e))?;
+            self.flush()?;
         }
         Ok(())
     }
@@ -289,11 +392,11 @@ impl Store {
 
     fn get_json<T: DeserializeOwned>(
         &self,
-        tree: &sled::Tree,
+        tree: &str,
         label: &str,
         key: &[u8],
     ) -> Result<Option<T>> {
-        match tree.get(key).map_err(|e| io_err(&self.dir, e))? {
+        match self.kv_get(tree, key)? {
             Some(v) => Ok(Some(self.decode(label, &v)?)),
             None => Ok(None),
         }
@@ -301,22 +404,25 @@ impl Store {
 
     /// Size of the database on disk, in bytes.
     pub fn size_on_disk(&self) -> u64 {
-        self.db.size_on_disk().unwrap_or(0)
+        match &self.backend {
+            Backend::Sled { db, .. } => db.size_on_disk().unwrap_or(0),
+            Backend::Memory(_) => 0,
+        }
     }
 
     /// Flushes everything written so far.
     pub fn flush(&self) -> Result<()> {
-        self.db
-            .flush()
-            .map(|_| ())
-            .map_err(|e| io_err(&self.dir, e))
+        match &self.backend {
+            Backend::Sled { db, .. } => db.flush().map(|_| ()).map_err(|e| io_err(&self.dir, e)),
+            Backend::Memory(_) => Ok(()),
+        }
     }
 }
 
 impl Drop for Store {
     fn drop(&mut self) {
         if self.durable {
-            let _ = self.db.flush();
+            let _ = self.flush();
             let pid = std::fs::read_to_string(self.dir.join(PID_FILE)).ok();
             if pid.as_deref().map(str::trim) == Some(&std::process::id().to_string()) {
                 let _ = std::fs::remove_file(self.dir.join(PID_FILE));
@@ -349,5 +455,56 @@ fn open_error(dir: &Path, e: sled::Error) -> StoreError {
             ),
         },
         other => io_err(dir, other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Random commits applied to a sled store (reopened now and then) and to a memory store
+    /// read back the same, as a map model says.
+    #[test]
+    fn sled_and_memory_stores_agree_with_a_model() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let memory = Store::temporary().expect("memory store");
+        let mut sled_store = Some(Store::open(dir.path()).expect("sled store"));
+        let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        for step in 0..300 {
+            let mut c = Commit::new();
+            for _ in 0..rng.random_range(1..5) {
+                let key = vec![b'k', rng.random_range(0..20u8)];
+                if rng.random_bool(0.25) {
+                    c.remove(TreeId::Campaigns, key.clone());
+                    model.remove(&key);
+                } else {
+                    let v: u32 = rng.random();
+                    c.put(TreeId::Campaigns, key.clone(), &v);
+                    model.insert(key, serde_json::to_vec(&v).expect("json"));
+                }
+            }
+            memory.commit("m", &c).expect("memory commit");
+            sled_store
+                .as_ref()
+                .expect("open")
+                .commit("m", &c)
+                .expect("sled commit");
+            if step % 50 == 49 {
+                sled_store = None;
+                sled_store = Some(Store::open(dir.path()).expect("reopen"));
+            }
+            let expected: Pairs = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            assert_eq!(memory.kv_scan("campaigns", b"k").expect("scan"), expected);
+            assert_eq!(
+                sled_store
+                    .as_ref()
+                    .expect("open")
+                    .kv_scan("campaigns", b"k")
+                    .expect("scan"),
+                expected
+            );
+        }
     }
 }
