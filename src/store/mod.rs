@@ -492,7 +492,8 @@ mod tests {
                 .commit("m", &c)
                 .expect("sled commit");
             if step % 50 == 49 {
-                sled_store = None;
+                // Close (flush and release the lock) before reopening.
+                drop(sled_store.take());
                 sled_store = Some(Store::open(dir.path()).expect("reopen"));
             }
             let expected: Pairs = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
