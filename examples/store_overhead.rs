@@ -60,6 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         store.commit("size", &c)?;
         commits.push(t.elapsed().as_secs_f64());
     }
+    let t = Instant::now();
     let nb201 = Nb201Table::load(TableConfig {
         path: table,
         dataset: Default::default(),
@@ -67,6 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         noise_seed: 0,
         sim_epochs: 12.0,
     })?;
+    let load_seconds = t.elapsed().as_secs_f64();
     let arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
     let mut lookups = Vec::new();
     for _ in 0..2000 {
@@ -84,6 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "store_bytes_after_10000_evaluations": bytes,
             "proposals": proposals,
             "campaign_seconds_k1_durable": run_seconds,
+        "table_load_seconds": load_seconds,
         })
     );
     Ok(())
