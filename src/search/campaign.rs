@@ -7,8 +7,7 @@
 //! stopped, and with a deterministic evaluator ends bit for bit where the uninterrupted run would
 //! have: round `r` draws from ChaCha8 stream `r` of the campaign seed, whatever happened before.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -800,17 +799,4 @@ fn chain(previous: &str, hash: &str, fitness: Option<f64>) -> String {
         None => h.update(b"failed"),
     };
     h.finalize().to_hex().to_string()
-}
-
-/// Opens the store in `dir`.
-pub fn open_store(dir: &Path) -> Result<Store, SearchError> {
-    Ok(Store::open(dir)?)
-}
-
-/// A map of every metric of the best candidate, for reports.
-pub fn best_metrics(h: &CampaignHeader) -> BTreeMap<String, f64> {
-    h.best
-        .as_ref()
-        .map(|b| b.metrics.clone())
-        .unwrap_or_default()
 }

@@ -312,11 +312,6 @@ impl Store {
         Ok(out)
     }
 
-    /// A raw JSON value of the campaigns tree (e.g. the strategy state saved with a round).
-    pub fn campaign_value(&self, key: &str) -> Result<Option<serde_json::Value>> {
-        self.get_json("campaigns", &format!("campaigns/{key}"), key.as_bytes())
-    }
-
     /// The sequence number after the journal's last event (0 if empty).
     pub fn journal_end(&self, name: &str) -> Result<u64> {
         match self.kv_last_key(&format!("journal/{name}"))? {
