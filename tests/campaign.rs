@@ -92,7 +92,7 @@ fn search_status_and_determinism_across_threads() {
         assert!(v["best"]["functional_hash"]
             .as_str()
             .unwrap()
-            .starts_with("f1:"));
+            .starts_with("f2:"));
         digests.push(outcome(&v));
     }
     assert_eq!(

@@ -14,7 +14,7 @@ use crate::mix::{Label, Mixer};
 
 const UP: u64 = 0x7570;
 const DOWN: u64 = 0x646f_776e;
-const EDGE: u64 = 0x6564_6765;
+const EDGE: u128 = 0xA076_1D64_78BD_642F_E703_7ED1_A0B4_28DB;
 const NODE: u64 = 0x6e6f_6465;
 
 /// A DAG in compressed form: node `i` has signature `sig[i]` and operands
@@ -61,6 +61,14 @@ impl Dag {
     pub fn children(&self, i: u32) -> &[u32] {
         &self.children[self.start[i as usize] as usize..self.start[i as usize + 1] as usize]
     }
+}
+
+/// The label of a consumer edge: the consumer's down label, offset by the operand slot where
+/// order matters (slot 0 means unordered). Down labels are well-mixed 128-bit values, so a
+/// multiple of an odd constant keeps slots apart without another mixing round.
+#[inline]
+fn edge_label(down: Label, role: u64) -> Label {
+    down.wrapping_add(u128::from(role).wrapping_mul(EDGE))
 }
 
 /// Digest of the DAG below `output`; nodes must be in topological order (operands first).
@@ -130,7 +138,7 @@ pub fn digest(dag: &Dag, output: u32, domain: &[u8]) -> [u8; 32] {
         scratch.extend(
             parents[start[i] as usize..start[i + 1] as usize]
                 .iter()
-                .map(|&(p, role)| Mixer::new(EDGE).label(down[p as usize]).word(role).finish()),
+                .map(|&(p, role)| edge_label(down[p as usize], role)),
         );
         scratch.sort_unstable();
         let mut m = Mixer::new(DOWN)

@@ -39,6 +39,7 @@ use crate::ir::{Network, NodeId, Op, Shape};
 use crate::mix::{Label, LabelBuild, Mixer};
 
 const SIG: u64 = 0x6675_6e63;
+const UNARY_KEY: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
@@ -60,6 +61,8 @@ struct Canon {
     /// Hash-consing of weight-free terms: key over (signature, operand ids) -> term.
     cons: HashMap<Label, u32, LabelBuild>,
     scratch: Vec<u32>,
+    /// Reused buffer for flattening sums.
+    flat: Vec<u32>,
 }
 
 impl Canon {
@@ -70,6 +73,7 @@ impl Canon {
             shape: Vec::with_capacity(n),
             cons: HashMap::with_capacity_and_hasher(n, LabelBuild::default()),
             scratch: Vec::new(),
+            flat: Vec::new(),
         }
     }
 
@@ -95,6 +99,20 @@ impl Canon {
         ordered: bool,
         shape: Shape,
     ) -> u32 {
+        // The key only has to tell (kind, signature, operand ids) apart within one network.
+        // Signatures are already well-mixed 128-bit labels, so a unary op's key is a cheap
+        // combination with its operand id (a collision needs two signatures to differ by an
+        // exact multiple of an odd 128-bit constant).
+        if let [child] = children {
+            let key = sig.wrapping_add(u128::from(*child).wrapping_add(1).wrapping_mul(UNARY_KEY))
+                ^ (kind as u128);
+            if let Some(&id) = self.cons.get(&key) {
+                return id;
+            }
+            let id = self.push(kind, sig, children, ordered, shape);
+            self.cons.insert(key, id);
+            return id;
+        }
         let mut key = Mixer::new(kind as u64)
             .label(sig)
             .word(u64::from(ordered))
@@ -130,7 +148,8 @@ impl Canon {
     }
 
     fn sum(&mut self, operands: &[u32], shape: Shape) -> u32 {
-        let mut flat = Vec::with_capacity(operands.len() + 2);
+        let mut flat = std::mem::take(&mut self.flat);
+        flat.clear();
         for &o in operands {
             match self.kind[o as usize] {
                 Kind::Zero => {}
@@ -138,14 +157,16 @@ impl Canon {
                 _ => flat.push(o),
             }
         }
-        match flat.len() {
+        let id = match flat.len() {
             0 => self.zero(shape),
             1 => flat[0],
             _ => {
                 let sig = signature::shape(Mixer::new(SIG).word(101), shape).finish();
                 self.pure(Kind::Sum, sig, &flat, false, shape)
             }
-        }
+        };
+        self.flat = flat;
+        id
     }
 
     /// Applies a unary op to a term, with the rewrite rules of the module doc.
@@ -244,7 +265,7 @@ fn absorbs_backward(net: &Network, consumers: &[Vec<NodeId>], node: NodeId, dept
 }
 
 /// The algorithm version; part of every cache key. Bump it whenever any hash changes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The functional hash of a network (see the module doc), as 32 bytes.
 pub fn functional_digest(net: &Network) -> [u8; 32] {
@@ -284,5 +305,5 @@ pub fn functional_digest(net: &Network) -> [u8; 32] {
         value.push(v);
     }
     let output = value[net.output().index()];
-    dag::digest(&canon.dag, output, b"evonas functional hash v1")
+    dag::digest(&canon.dag, output, b"evonas functional hash v2")
 }

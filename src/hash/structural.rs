@@ -15,7 +15,7 @@ use crate::mix::Mixer;
 const SIG: u64 = 0x7374_7275;
 
 /// The algorithm version; part of every cache key.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The structural hash of a network, as 32 bytes.
 pub fn structural_digest(net: &Network) -> [u8; 32] {
@@ -37,6 +37,6 @@ pub fn structural_digest(net: &Network) -> [u8; 32] {
     dag::digest(
         &dag,
         index[net.output().index()],
-        b"evonas structural hash v1",
+        b"evonas structural hash v2",
     )
 }
