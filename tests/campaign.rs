@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 
-use crate::util::{evonas, shared_data, tempdir, write};
+use crate::util::{evonas, shared_data, tempdir, write, Run};
 
 fn table_dir() -> Option<PathBuf> {
     shared_data("nb201/nb201_cifar10_valid_200ep.csv").map(|p| p.parent().unwrap().to_path_buf())
@@ -51,7 +51,8 @@ fn outcome(v: &serde_json::Value) -> serde_json::Value {
     })
 }
 
-fn run_search(cfg: &Path, store: &Path) -> String {
+/// `evonas search --config CFG --store STORE -q`.
+fn search(cfg: &Path, store: &Path) -> Run {
     evonas(
         &[
             "search",
@@ -63,7 +64,10 @@ fn run_search(cfg: &Path, store: &Path) -> String {
         ],
         None,
     )
-    .ok()
+}
+
+fn run_search(cfg: &Path, store: &Path) -> String {
+    search(cfg, store).ok()
 }
 
 #[test]
@@ -365,17 +369,7 @@ fn same_name_with_another_config_is_refused() {
         "b.toml",
         &config(&table, "same", "").replace("sample = 3", "sample = 5"),
     );
-    let err = evonas(
-        &[
-            "search",
-            "--config",
-            b.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        None,
-    )
-    .fails();
+    let err = search(&b, &store).fails();
     assert!(err.contains("different config"), "{err}");
     let err = evonas(
         &["resume", "nope", "--store", store.to_str().unwrap()],
@@ -436,17 +430,7 @@ fn bad_stores_give_clear_errors_and_keep_their_data() {
     // A store folder that cannot be created.
     let file = write(&dir, "plain-file", "x");
     let bad = file.join("store");
-    let err = evonas(
-        &[
-            "search",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--store",
-            bad.to_str().unwrap(),
-        ],
-        None,
-    )
-    .fails();
+    let err = search(&cfg, &bad).fails();
     assert!(err.contains("cannot create the folder"), "{err}");
     // A corrupt value is named, not a panic.
     {
@@ -504,17 +488,7 @@ fn bad_campaign_configs_are_named() {
     let store = dir.path().join("store");
     let search_fails = |name: &str, text: &str| {
         let cfg = write(&dir, name, text);
-        evonas(
-            &[
-                "search",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--store",
-                store.to_str().unwrap(),
-            ],
-            None,
-        )
-        .fails()
+        search(&cfg, &store).fails()
     };
     let err = search_fails(
         "bad.toml",
