@@ -111,13 +111,19 @@ fn search_status_and_determinism_across_threads() {
 
 #[test]
 fn sigkill_at_random_moments_then_resume_ends_where_the_uninterrupted_run_does() {
+    kill_and_resume("", 25);
+}
+
+/// Rounds of 4 evaluated on 2 threads: kills also land between the slots of a round.
+#[test]
+fn sigkill_during_parallel_rounds_then_resume_ends_where_the_uninterrupted_run_does() {
+    kill_and_resume("[parallel]\nround_size = 4\nthreads = 2\n", 20);
+}
+
+fn kill_and_resume(extra: &str, wanted: u32) {
     let Some(table) = table_dir() else { return };
     let dir = tempdir();
-    let cfg = write(
-        &dir,
-        "kill.toml",
-        &config(&table, "kill", "[budget.extra]\n").replace("[budget.extra]\n", ""),
-    );
+    let cfg = write(&dir, "kill.toml", &config(&table, "kill", extra));
     // The reference: one uninterrupted run.
     let reference_store = dir.path().join("reference");
     run_search(&cfg, &reference_store);
@@ -155,7 +161,7 @@ fn sigkill_at_random_moments_then_resume_ends_where_the_uninterrupted_run_does()
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        if kills < 25 {
+        if kills < wanted {
             std::thread::sleep(Duration::from_millis(rng.random_range(5..60)));
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap(); // SIGKILL
@@ -187,25 +193,33 @@ fn sigkill_at_random_moments_then_resume_ends_where_the_uninterrupted_run_does()
             }
         }
     }
-    assert!(kills >= 20, "only {kills} kills landed");
+    assert!(kills >= wanted.min(20), "only {kills} kills landed");
     let resumed = status(&store, "kill");
     assert_eq!(outcome(&resumed), outcome(&reference));
-    // No evaluation was performed twice: every cached record holds exactly one evaluation,
-    // and there are exactly as many as the campaign counted.
-    let export = evonas(
-        &["cache", "export", "--store", store.to_str().unwrap()],
-        None,
-    )
-    .ok();
-    let records: Vec<serde_json::Value> = export
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(records.iter().all(|r| r["record"]["evaluations"] == 1));
-    assert_eq!(
-        records.len() as u64,
-        resumed["evaluations"].as_u64().unwrap()
-    );
+    // No evaluation was performed twice: every cached record holds exactly one evaluation, and
+    // the cache holds exactly the functions the uninterrupted run evaluated (with rounds of K,
+    // that includes the last round's evaluations past the budget, which both runs perform).
+    let keys = |store: &Path| -> Vec<(String, u64)> {
+        let export = evonas(
+            &["cache", "export", "--store", store.to_str().unwrap()],
+            None,
+        )
+        .ok();
+        export
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    v["key"].as_str().unwrap().to_string(),
+                    v["record"]["evaluations"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let killed = keys(&store);
+    assert!(killed.iter().all(|(_, n)| *n == 1));
+    assert_eq!(killed, keys(&reference_store));
+    assert!(killed.len() as u64 >= resumed["evaluations"].as_u64().unwrap());
 }
 
 #[test]
