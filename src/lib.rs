@@ -13,21 +13,45 @@
 //! # Ok::<(), evonas::Error>(())
 //! ```
 //!
+//! Equivalent encodings get one functional hash:
+//!
+//! ```
+//! use evonas::hash::FunctionalHash;
+//! use evonas::space::AnySpace;
+//!
+//! let nb201 = AnySpace::builtin("nb201")?;
+//! let hash = |arch: &str| -> Result<FunctionalHash, evonas::Error> {
+//!     Ok(FunctionalHash::of(&nb201.decode(&nb201.parse(arch)?)?))
+//! };
+//! // Two cells wired differently that compute the same function, c(x) + avg_pool(c(x)).
+//! let a = hash("|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|none~0|skip_connect~1|skip_connect~2|")?;
+//! let b = hash("|nor_conv_1x1~0|+|none~0|skip_connect~1|+|none~0|avg_pool_3x3~1|skip_connect~2|")?;
+//! assert_eq!(a, b);
+//! # Ok::<(), evonas::Error>(())
+//! ```
+//!
 //! # Glossary
 //! - [`SearchSpace`](space::SearchSpace): what a genotype is in one space family, how to sample,
 //!   mutate, print, parse and decode it. [`AnySpace`](space::AnySpace) picks one at run time.
 //! - Genotype: an architecture in its space's native notation (an NB-201 arch string, an
 //!   NB-101 matrix and ops, a DARTS genotype, an FBNet block list).
 //! - [`Network`](ir::Network): the IR every genotype decodes to, a DAG of primitive ops.
-//! - [`ArchDocument`](space::ArchDocument): the JSON form of one architecture.
+//! - [`FunctionalHash`](hash::FunctionalHash): equal for networks computing the same function.
+//! - [`Evaluator`](eval::Evaluator): scores a candidate under a [`Protocol`](eval::Protocol).
+//! - [`Store`](store::Store): the sled database of cached results and campaigns.
+//! - [`Strategy`](search::strategy::Strategy) and [`Campaign`](search::Campaign): how the
+//!   search proposes candidates, and the crash-safe loop that runs it.
 //!
 //! # Flow
-//! 1. `space` reads a space TOML and samples or mutates genotypes.
-//! 2. The genotype decodes to an `ir::Network`; `ir::cost` counts its parameters and FLOPs.
-//! 3. (Next: `hash` gives equivalent networks one functional hash; `eval` trains or looks up;
-//!    `store` caches by hash; `search` runs regularized evolution.)
+//! 1. `space` reads a space TOML; a strategy samples or mutates genotypes from a seeded stream.
+//! 2. Each genotype decodes to an `ir::Network`; `hash` gives it a functional hash.
+//! 3. `store::cache` answers it if an equivalent network was evaluated under the same protocol;
+//!    otherwise an `eval::Evaluator` scores it (NAS-Bench-201 tables today).
+//! 4. `search::Campaign` commits every step to the `store` before acting on it, so a killed
+//!    campaign resumes exactly where it stopped.
 //!
-//! Modules depend only on those listed before them: `ir`, `space`.
+//! Modules depend only on those listed before them: `ir`, `space`, `hash`, `eval`, `store`,
+//! `search`.
 
 #![warn(missing_docs)]
 

@@ -21,7 +21,7 @@
 //! 7. A concatenation whose channel order every consumer absorbs (full convolutions and linear
 //!    layers, possibly behind channel-wise ops and sums with such outputs) is unordered.
 //!
-//! The result is a DAG of canonical terms; [`super::dag::digest`] turns it into bits that
+//! The result is a DAG of canonical terms; `hash::dag::digest` turns it into bits that
 //! depend on its structure only. Because nothing is computed in floating point, equal functions
 //! give equal bits on every machine and thread count, and no probe-weight coincidence can merge
 //! two different functions. (A numeric probe with random weights cannot be exact here: floating

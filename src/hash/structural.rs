@@ -2,7 +2,7 @@
 //! nodes), up to isomorphism, ignoring channel widths and operand order.
 //!
 //! Like NAS-Bench-101's iterated graph hash, it labels each node by its op and the labels of
-//! its neighbours in both directions (see [`super::dag`]); unlike it, it reads the whole
+//! its neighbours in both directions (see `hash::dag`); unlike it, it reads the whole
 //! network, so any space's networks (or hand-written IR) get one. Widths are left out so that a
 //! network and its relabelled twin, whose reference implementation may split a channel
 //! remainder differently (NAS-Bench-101), share a class; the functional hash keeps widths.

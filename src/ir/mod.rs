@@ -3,7 +3,7 @@
 //!
 //! A network is a DAG of primitive [`Op`]s (petgraph underneath) with one input and one output,
 //! shapes inferred and checked when it is built. [`blocks`] expands the composite blocks of the
-//! literature into primitives; [`doc`] is the JSON form; [`cost`] counts parameters and FLOPs.
+//! literature into primitives; [`doc`] is the JSON form; [`cost()`] counts parameters and FLOPs.
 
 pub mod blocks;
 pub mod cost;
