@@ -158,6 +158,28 @@ impl Columns {
     }
 }
 
+/// Reads a CSV file, finds the named columns, and calls `each` with the 1-based line number and
+/// those columns of every non-empty data row. Returns the file's bytes (for the digest).
+fn read_rows(
+    path: &Path,
+    names: &[&str],
+    mut each: impl FnMut(usize, &[&str]) -> Result<(), TableError>,
+) -> Result<Vec<u8>, TableError> {
+    let (text, bytes) = read(path)?;
+    let mut lines = text.lines();
+    let cols = Columns::find(lines.next().unwrap_or_default(), names, path)?;
+    for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let n = i + 2;
+        let f = cols.row(line).ok_or_else(|| TableError::Malformed {
+            path: path.to_path_buf(),
+            line: n,
+            message: "too few columns".into(),
+        })?;
+        each(n, &f)?;
+    }
+    Ok(bytes)
+}
+
 fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, TableError> {
     s.trim()
         .parse::<f64>()
@@ -187,52 +209,34 @@ impl Nb201Table {
         }
         let mut rows: HashMap<String, Row> = HashMap::with_capacity(16_000);
         let valid_path = config.path.join(VALID_FILE);
-        let (valid_text, valid_bytes) = read(&valid_path)?;
-        let mut lines = valid_text.lines();
-        let header = lines.next().unwrap_or_default();
-        let cols = Columns::find(
-            header,
-            &["arch_str", "valid-accuracy", "train-per-time"],
+        let valid_bytes = read_rows(
             &valid_path,
+            &["arch_str", "valid-accuracy", "train-per-time"],
+            |n, f| {
+                let row = rows.entry(f[0].to_string()).or_default();
+                row.valid = number(f[1], &valid_path, n, "valid-accuracy")?;
+                row.epoch_seconds = number(f[2], &valid_path, n, "train-per-time")?;
+                Ok(())
+            },
         )?;
-        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let n = i + 2;
-            let f = cols.row(line).ok_or_else(|| TableError::Malformed {
-                path: valid_path.clone(),
-                line: n,
-                message: "too few columns".into(),
-            })?;
-            let row = rows.entry(f[0].to_string()).or_default();
-            row.valid = number(f[1], &valid_path, n, "valid-accuracy")?;
-            row.epoch_seconds = number(f[2], &valid_path, n, "train-per-time")?;
-        }
         let test_path = config.path.join(TEST_FILE);
-        let (test_text, test_bytes) = read(&test_path)?;
-        let mut lines = test_text.lines();
-        let header = lines.next().unwrap_or_default();
-        let cols = Columns::find(
-            header,
-            &["arch", "cifar10_test", "cifar100_test", "imagenet16_test"],
+        let test_bytes = read_rows(
             &test_path,
+            &["arch", "cifar10_test", "cifar100_test", "imagenet16_test"],
+            |n, f| {
+                let Some(row) = rows.get_mut(f[0]) else {
+                    return Err(TableError::Malformed {
+                        path: test_path.clone(),
+                        line: n,
+                        message: format!("cell `{}` is not in {VALID_FILE}", f[0]),
+                    });
+                };
+                row.test_c10 = number(f[1], &test_path, n, "cifar10_test")?;
+                row.test_c100 = number(f[2], &test_path, n, "cifar100_test")?;
+                row.test_im16 = number(f[3], &test_path, n, "imagenet16_test")?;
+                Ok(())
+            },
         )?;
-        for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let n = i + 2;
-            let f = cols.row(line).ok_or_else(|| TableError::Malformed {
-                path: test_path.clone(),
-                line: n,
-                message: "too few columns".into(),
-            })?;
-            let Some(row) = rows.get_mut(f[0]) else {
-                return Err(TableError::Malformed {
-                    path: test_path.clone(),
-                    line: n,
-                    message: format!("cell `{}` is not in {VALID_FILE}", f[0]),
-                });
-            };
-            row.test_c10 = number(f[1], &test_path, n, "cifar10_test")?;
-            row.test_c100 = number(f[2], &test_path, n, "cifar100_test")?;
-            row.test_im16 = number(f[3], &test_path, n, "imagenet16_test")?;
-        }
         if rows.is_empty() {
             return Err(TableError::Malformed {
                 path: valid_path,

@@ -210,6 +210,19 @@ impl Canon {
     }
 }
 
+/// Ops that act on each channel alone, so a channel permutation passes through them.
+fn channel_wise(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Relu
+            | Op::BatchNorm { .. }
+            | Op::AvgPool { .. }
+            | Op::MaxPool { .. }
+            | Op::Identity
+            | Op::Crop { .. }
+    )
+}
+
 /// Whether permuting the channels of `node`'s value can be undone by the weights of what
 /// consumes it (so a concatenation feeding it may list its operands in any order).
 fn absorbs_forward(net: &Network, consumers: &[Vec<NodeId>], node: NodeId, depth: u32) -> bool {
@@ -221,15 +234,10 @@ fn absorbs_forward(net: &Network, consumers: &[Vec<NodeId>], node: NodeId, depth
         match n.op {
             Op::Conv(conv) => conv.groups == 1,
             Op::Linear { .. } => true,
-            Op::Relu
-            | Op::BatchNorm { .. }
-            | Op::AvgPool { .. }
-            | Op::MaxPool { .. }
-            | Op::Identity
-            | Op::Zero { .. }
-            | Op::GlobalAvgPool
-            | Op::Crop { .. }
-            | Op::Concat => absorbs_forward(net, consumers, c, depth + 1),
+            op if channel_wise(&op) => absorbs_forward(net, consumers, c, depth + 1),
+            Op::Zero { .. } | Op::GlobalAvgPool | Op::Concat => {
+                absorbs_forward(net, consumers, c, depth + 1)
+            }
             Op::Add => {
                 absorbs_forward(net, consumers, c, depth + 1)
                     && n.inputs
@@ -237,9 +245,9 @@ fn absorbs_forward(net: &Network, consumers: &[Vec<NodeId>], node: NodeId, depth
                         .filter(|&&i| i != node)
                         .all(|&i| absorbs_backward(net, consumers, i, depth + 1))
             }
-            Op::Truncate { .. } | Op::ChannelShuffle { .. } | Op::Output | Op::Input { .. } => {
-                false
-            }
+            // Truncate, shuffle and the output see channel order; grouped convolutions mix
+            // within groups only.
+            _ => false,
         }
     })
 }
@@ -254,12 +262,7 @@ fn absorbs_backward(net: &Network, consumers: &[Vec<NodeId>], node: NodeId, dept
     match n.op {
         Op::Conv(c) => c.groups == 1,
         Op::Zero { .. } => true,
-        Op::Relu
-        | Op::BatchNorm { .. }
-        | Op::AvgPool { .. }
-        | Op::MaxPool { .. }
-        | Op::Identity
-        | Op::Crop { .. } => absorbs_backward(net, consumers, n.inputs[0], depth + 1),
+        op if channel_wise(&op) => absorbs_backward(net, consumers, n.inputs[0], depth + 1),
         _ => false,
     }
 }
