@@ -20,6 +20,9 @@ use evonas::space::{AnySpace, ArchDocument, Knobs, Size, BUILTIN};
 use evonas::store::cache::Entry;
 use evonas::store::{Store, StoreError};
 
+#[path = "cli/train.rs"]
+mod train;
+
 /// evonas: neural architecture search with unified functional hashing.
 ///
 /// Architectures come from search spaces (NAS-Bench-201, NAS-Bench-101, NASNet, FBNet or your
@@ -107,10 +110,14 @@ enum CacheCommand {
 enum Command {
     /// Run a search campaign from a config file; resumes an unfinished campaign of the same
     /// name and config. Ctrl-C stops cleanly (resume later with `evonas resume NAME`).
+    ///
+    /// Without --config it runs the built-in quickstart campaign: regularized evolution over
+    /// NAS-Bench-201 cells trained briefly on evonas' synthetic data (a few minutes on 2 cores;
+    /// the config is experiments/quickstart/synthetic.toml).
     Search {
-        /// Campaign config (TOML); see experiments/nb201_rea/rea.toml.
+        /// Campaign config (TOML); see experiments/*/ for examples. Default: the quickstart.
         #[arg(long, short)]
-        config: PathBuf,
+        config: Option<PathBuf>,
         #[command(flatten)]
         store: StoreArgs,
         /// Campaign name (overrides the config's).
@@ -120,6 +127,65 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
         /// No progress line.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Train one architecture under a training protocol and print its record as JSON.
+    ///
+    /// The protocol is the [evaluator] table (kind = "train") and [knobs] of a campaign config
+    /// (--config); without one, the quickstart's (synthetic data, NB-201 proxy C=8, N=1).
+    Train {
+        /// Architecture: a document (e.g. from `evonas sample`) or a genotype in native notation
+        /// (with --space); the first one in the file is trained. `-` reads stdin.
+        #[arg(long, short)]
+        arch: PathBuf,
+        /// Space of a genotype in native notation.
+        #[arg(long, short)]
+        space: Option<String>,
+        /// Campaign config whose [evaluator] and [knobs] give the protocol.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Epochs (overrides the protocol's).
+        #[arg(long)]
+        epochs: Option<u32>,
+        /// Seed of initialisation and data order (overrides the protocol's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also report accuracy on the test split.
+        #[arg(long)]
+        test: bool,
+        /// Threads for this run (default: the protocol's).
+        #[arg(long)]
+        threads: Option<usize>,
+        #[command(flatten)]
+        knobs: KnobArgs,
+        /// No progress bars.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Retrain the best K architectures of a campaign longer, on the full training set, and
+    /// report their test accuracy (printed as a table; --json for JSON).
+    Retrain {
+        /// Campaign name.
+        name: String,
+        /// How many of the best distinct functions to retrain.
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+        /// Epochs of each retraining.
+        #[arg(long)]
+        epochs: u32,
+        /// Training images (default: the campaign's whole training split).
+        #[arg(long)]
+        train_size: Option<usize>,
+        /// Width/depth knobs for the retrained networks (default: the campaign's).
+        #[command(flatten)]
+        knobs: KnobArgs,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// No progress bars.
         #[arg(long, short)]
         quiet: bool,
     },
@@ -236,7 +302,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             name,
             seed,
             quiet,
-        } => search(&config, &store.store, name, seed, quiet),
+        } => search(config.as_deref(), &store.store, name, seed, quiet),
+        Command::Train {
+            arch,
+            space,
+            config,
+            epochs,
+            seed,
+            test,
+            threads,
+            knobs,
+            quiet,
+        } => train::train_one(train::TrainArgs {
+            arch,
+            space,
+            config,
+            epochs,
+            seed,
+            test,
+            threads,
+            knobs: knobs.knobs()?,
+            quiet,
+        }),
+        Command::Retrain {
+            name,
+            top,
+            epochs,
+            train_size,
+            knobs,
+            store,
+            json,
+            quiet,
+        } => train::retrain(train::RetrainArgs {
+            name,
+            top,
+            epochs,
+            train_size,
+            knobs: knobs.knobs()?,
+            store: store.store,
+            json,
+            quiet,
+        }),
         Command::Resume { name, store, quiet } => resume(&name, &store.store, quiet),
         Command::Status { name, store, json } => status(name.as_deref(), &store.store, json),
         Command::Cache { command } => cache(command),
@@ -599,20 +705,31 @@ fn drive(
 }
 
 fn search(
-    config: &std::path::Path,
+    config: Option<&std::path::Path>,
     store_dir: &std::path::Path,
     name: Option<String>,
     seed: Option<u64>,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    let (mut cfg, text) = CampaignConfig::load(config)?;
+    let (mut cfg, text, origin) = match config {
+        Some(path) => {
+            let (cfg, text) = CampaignConfig::load(path)?;
+            (cfg, text, path.display().to_string())
+        }
+        None => {
+            eprintln!("no --config: running the built-in quickstart campaign (NB-201 cells on synthetic data; see experiments/quickstart/synthetic.toml)");
+            let text = evonas::search::config::QUICKSTART.to_string();
+            let origin = "<quickstart>".to_string();
+            (CampaignConfig::parse(&text, &origin)?, text, origin)
+        }
+    };
     if let Some(n) = name {
         cfg.name = n;
     }
     if let Some(s) = seed {
         cfg.seed = s;
     }
-    cfg.check(&config.display().to_string())?;
+    cfg.check(&origin)?;
     let store = open_store(store_dir)?;
     if let Some(h) = store.campaign(&cfg.name)? {
         if h.state == evonas::store::campaign::CampaignState::Finished

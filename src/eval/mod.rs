@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod table;
+pub mod train;
 
 use std::collections::BTreeMap;
 
@@ -41,6 +42,9 @@ pub enum Outcome {
         fitness: f64,
         /// Every reported metric (e.g. `valid_accuracy`, `test_accuracy`).
         metrics: BTreeMap<String, f64>,
+        /// Per-epoch series (e.g. `train_loss`), for training evaluators.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        curves: BTreeMap<String, Vec<f64>>,
         /// Simulated training seconds charged (table evaluators), else 0.
         simulated_seconds: f64,
         /// Wall seconds the evaluation took.
@@ -94,6 +98,11 @@ pub trait Evaluator: Send + Sync {
     fn protocol(&self) -> &Protocol;
     /// Scores one candidate.
     fn evaluate(&self, task: &Task<'_>) -> Outcome;
+    /// The input shape (`[channels, height, width]`) and class count the networks must have,
+    /// when the evaluator trains on data; the campaign decodes its space for them.
+    fn input(&self) -> Option<([u32; 3], u32)> {
+        None
+    }
 }
 
 /// Current evaluation-record schema; records from a newer schema are refused.
@@ -110,6 +119,9 @@ pub struct EvalRecord {
     pub fitness: Option<f64>,
     /// Mean of each metric.
     pub metrics: BTreeMap<String, f64>,
+    /// Per-epoch series of the latest evaluation (training evaluators).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub curves: BTreeMap<String, Vec<f64>>,
     /// Why evaluation failed, if it did.
     pub failure: Option<String>,
     /// Parameter count of the evaluated network.
@@ -142,6 +154,7 @@ impl EvalRecord {
             evaluations: 0,
             fitness: None,
             metrics: BTreeMap::new(),
+            curves: BTreeMap::new(),
             failure: None,
             params: cost.params,
             flops: cost.flops,
@@ -163,9 +176,11 @@ impl EvalRecord {
             Outcome::Done {
                 fitness,
                 metrics,
+                curves,
                 simulated_seconds,
                 wall_seconds,
             } => {
+                self.curves = curves.clone();
                 let n = f64::from(self.evaluations);
                 let mean = |old: f64, new: f64| (old * n + new) / (n + 1.0);
                 self.fitness = Some(mean(self.fitness.unwrap_or(0.0), *fitness));
@@ -191,6 +206,7 @@ impl EvalRecord {
             (Some(fitness), None) => Outcome::Done {
                 fitness,
                 metrics: self.metrics.clone(),
+                curves: self.curves.clone(),
                 simulated_seconds: 0.0,
                 wall_seconds: 0.0,
             },

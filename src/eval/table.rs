@@ -365,6 +365,7 @@ impl Evaluator for Nb201Table {
                     .into_iter()
                     .map(|(k, v)| (k.to_string(), v))
                     .collect(),
+                curves: Default::default(),
                 simulated_seconds,
                 wall_seconds: start.elapsed().as_secs_f64(),
             },

@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use super::config::{CampaignConfig, ConfigError, EvaluatorConfig};
 use super::strategy::{self, Strategy};
 use crate::eval::table::{Nb201Table, TableError};
+use crate::eval::train::TrainEvaluator;
 use crate::eval::{unix_now, EvalRecord, Evaluator, Outcome, Task};
 use crate::hash::FunctionalHash;
 use crate::space::{AnyGenotype, AnySpace, SpaceError};
@@ -43,6 +44,9 @@ pub enum SearchError {
     /// The evaluator's table cannot be loaded.
     #[error(transparent)]
     Table(#[from] TableError),
+    /// The training data cannot be loaded.
+    #[error("[evaluator] data: {0}")]
+    Data(#[from] crate::eval::data::DataError),
     /// A campaign of that name exists with another config.
     #[error("campaign `{name}` already exists in this store with a different config; choose another name (--name) or resume it with `evonas resume {name}`")]
     ConfigMismatch {
@@ -93,6 +97,7 @@ pub enum End {
 pub fn evaluator(config: &EvaluatorConfig) -> Result<Box<dyn Evaluator>, SearchError> {
     match config {
         EvaluatorConfig::Nb201Table(t) => Ok(Box::new(Nb201Table::load(t.clone())?)),
+        EvaluatorConfig::Train(t) => Ok(Box::new(TrainEvaluator::new(t.clone())?)),
     }
 }
 
@@ -192,10 +197,13 @@ impl<'a> Campaign<'a> {
                 }
             }
         }
-        let knobs = config.knobs;
+        let mut space = space.with_knobs(&config.knobs);
+        if let Some((input, classes)) = evaluator.input() {
+            space = space.with_io(input, classes);
+        }
         Ok(Campaign {
             store,
-            space: space.with_knobs(&knobs),
+            space,
             config,
             evaluator,
             protocol,
@@ -582,11 +590,15 @@ impl<'a> Campaign<'a> {
                     ..
                 },
                 Outcome::Done {
-                    fitness, metrics, ..
+                    fitness,
+                    metrics,
+                    curves,
+                    ..
                 },
             ) => Outcome::Done {
                 fitness,
                 metrics,
+                curves,
                 simulated_seconds: *simulated_seconds,
                 wall_seconds: *wall_seconds,
             },
@@ -770,10 +782,14 @@ impl<'a> Campaign<'a> {
 fn strip_cost(o: &Outcome) -> Outcome {
     match o {
         Outcome::Done {
-            fitness, metrics, ..
+            fitness,
+            metrics,
+            curves,
+            ..
         } => Outcome::Done {
             fitness: *fitness,
             metrics: metrics.clone(),
+            curves: curves.clone(),
             simulated_seconds: 0.0,
             wall_seconds: 0.0,
         },

@@ -23,8 +23,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::eval::table::TableConfig;
+use crate::eval::train::TrainConfig;
 use crate::space::Knobs;
 use crate::store::cache::CachePolicy;
+
+/// The built-in campaign `evonas search` runs without a config.
+pub const QUICKSTART: &str = include_str!("../../experiments/quickstart/synthetic.toml");
 
 /// Regularized-evolution settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -100,6 +104,9 @@ pub enum EvaluatorConfig {
     /// NAS-Bench-201 table lookups.
     #[serde(rename = "nb201-table")]
     Nb201Table(TableConfig),
+    /// Training on data (burn-flex).
+    #[serde(rename = "train")]
+    Train(TrainConfig),
 }
 
 /// `[cache]`.
@@ -220,14 +227,17 @@ impl CampaignConfig {
             source,
         })?;
         let mut config = Self::parse(&text, &path.display().to_string())?;
-        let EvaluatorConfig::Nb201Table(t) = &mut config.evaluator;
-        if t.path.is_relative() && !t.path.exists() {
-            if let Some(dir) = path.parent() {
-                let alt = dir.join(&t.path);
-                if alt.exists() {
-                    t.path = alt;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        match &mut config.evaluator {
+            EvaluatorConfig::Nb201Table(t) => {
+                if t.path.is_relative() && !t.path.exists() {
+                    let alt = dir.join(&t.path);
+                    if alt.exists() {
+                        t.path = alt;
+                    }
                 }
             }
+            EvaluatorConfig::Train(t) => t.resolve_relative_to(dir),
         }
         Ok((config, text))
     }
@@ -280,6 +290,12 @@ impl CampaignConfig {
         }
         if self.parallel.round_size == 0 || self.parallel.round_size > 4096 {
             return bad("[parallel] round_size must be between 1 and 4096".into());
+        }
+        if let EvaluatorConfig::Train(t) = &self.evaluator {
+            t.check().map_err(|message| ConfigError::Invalid {
+                origin: origin.to_string(),
+                message,
+            })?;
         }
         if self.parallel.threads == Some(0) {
             return bad("[parallel] threads must be at least 1".into());

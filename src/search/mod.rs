@@ -3,6 +3,7 @@
 
 pub mod campaign;
 pub mod config;
+pub mod results;
 pub mod status;
 pub mod strategy;
 

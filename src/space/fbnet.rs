@@ -142,6 +142,15 @@ impl FbNet {
             .collect()
     }
 
+    /// The space for another input shape (`[channels, height, width]`) and class count, as a
+    /// data set requires.
+    pub fn with_io(&self, input: [u32; 3], classes: u32) -> Self {
+        let mut s = self.clone();
+        s.skeleton.input = input;
+        s.skeleton.classes = classes;
+        s
+    }
+
     /// Applies the width knob: `channels` is the stem width, and every width scales with it
     /// (rounded to a multiple of 8, as MobileNet's `make_divisible`). FBNet has no depth knob:
     /// its genotype names every layer.

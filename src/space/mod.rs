@@ -490,6 +490,16 @@ impl AnySpace {
         dispatch!(self, s => s.description())
     }
 
+    /// The space for another input shape and class count (a training data set's).
+    pub fn with_io(&self, input: [u32; 3], classes: u32) -> AnySpace {
+        match self {
+            AnySpace::Nb201(s) => AnySpace::Nb201(s.with_io(input, classes)),
+            AnySpace::Nb101(s) => AnySpace::Nb101(s.with_io(input, classes)),
+            AnySpace::NasNet(s) => AnySpace::NasNet(s.with_io(input, classes)),
+            AnySpace::FbNet(s) => AnySpace::FbNet(s.with_io(input, classes)),
+        }
+    }
+
     /// The space with width/depth knobs applied.
     pub fn with_knobs(&self, k: &Knobs) -> AnySpace {
         match self {

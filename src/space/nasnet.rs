@@ -207,6 +207,15 @@ impl NasNet {
         self.blocks
     }
 
+    /// The space for another input shape (`[channels, height, width]`) and class count, as a
+    /// data set requires.
+    pub fn with_io(&self, input: [u32; 3], classes: u32) -> Self {
+        let mut s = self.clone();
+        s.skeleton.input = input;
+        s.skeleton.classes = classes;
+        s
+    }
+
     /// Applies width/depth knobs to the skeleton.
     pub fn with_knobs(&self, k: &Knobs) -> Self {
         let mut s = self.clone();

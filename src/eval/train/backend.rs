@@ -1,0 +1,129 @@
+//! The [`Backend`] trait: the few tensor operations the IR needs, parameter storage and one
+//! optimizer step. The interpreter ([`super::model`]) and the training loop ([`super::run`])
+//! are written once against it; burn on its `flex` CPU device is the first implementation
+//! ([`super::flex`]), libtorch follows behind the same trait.
+//!
+//! Everything is a 4-D `N x C x H x W` tensor: flat features after global pooling are
+//! `N x C x 1 x 1`, so a linear layer is a 1x1 map and one tensor type covers the whole IR.
+//! Parameter values are created by evonas itself (from its own seeded RNG), so initialisation
+//! is identical on every backend.
+
+use crate::ir::Conv;
+
+/// Index of a learnable tensor inside one backend instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ParamId(pub(crate) usize);
+
+/// Index of a batch-norm layer's state (affine parameters and running statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct NormId(pub(crate) usize);
+
+/// The optimizer a backend applies in [`Backend::step`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum OptimizerSpec {
+    /// SGD with heavy-ball momentum (dampening 0, as in the NAS literature and PyTorch).
+    Sgd {
+        /// Momentum factor (0: plain SGD).
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+        /// L2 penalty added to the gradient.
+        weight_decay: f64,
+    },
+    /// Adam (Kingma & Ba), PyTorch's defaults for betas and epsilon.
+    Adam {
+        /// First-moment decay.
+        beta1: f64,
+        /// Second-moment decay.
+        beta2: f64,
+        /// Denominator epsilon.
+        epsilon: f64,
+        /// L2 penalty added to the gradient.
+        weight_decay: f64,
+    },
+}
+
+/// Tensor operations, parameters and optimisation for training IR networks.
+///
+/// Shapes are validated by the IR before a network is interpreted; implementations may still
+/// panic on a mismatch (burn does), and the caller treats a panic as a failed evaluation.
+pub trait Backend {
+    /// A 4-D tensor on the backend's device.
+    type Tensor: Clone;
+    /// A scalar loss that can be differentiated.
+    type Loss;
+
+    /// Short name (`"burn-flex"`), part of every training protocol.
+    fn name(&self) -> &'static str;
+
+    /// Registers a learnable tensor of `shape` holding `values` (row-major).
+    fn param(&mut self, shape: [usize; 4], values: Vec<f32>) -> ParamId;
+    /// A batch-norm layer over `channels` (scale 1 and shift 0 when `affine`; running mean 0
+    /// and variance 1).
+    fn norm(&mut self, channels: usize, affine: bool) -> NormId;
+    /// The current values of a parameter (row-major).
+    fn param_values(&self, p: ParamId) -> Vec<f32>;
+    /// Overwrites a parameter's values (gradient checks, checkpoints).
+    fn set_param_values(&mut self, p: ParamId, values: Vec<f32>);
+    /// All parameters, in creation order.
+    fn params(&self) -> Vec<ParamId>;
+
+    /// A constant tensor from host values.
+    fn tensor(&self, values: Vec<f32>, shape: [usize; 4]) -> Self::Tensor;
+    /// A tensor of zeros.
+    fn zeros(&self, shape: [usize; 4]) -> Self::Tensor;
+    /// Host copy of a tensor's values (row-major).
+    fn values(&self, x: &Self::Tensor) -> Vec<f32>;
+    /// A tensor's shape.
+    fn shape(&self, x: &Self::Tensor) -> [usize; 4];
+
+    /// Convolution with weight `[out, in / groups, kh, kw]` and optional bias `[1, out, 1, 1]`.
+    fn conv2d(
+        &self,
+        x: Self::Tensor,
+        weight: ParamId,
+        bias: Option<ParamId>,
+        conv: &Conv,
+    ) -> Self::Tensor;
+    /// Batch normalisation: batch statistics (and a running-statistics update, momentum 0.1)
+    /// when `training`, running statistics otherwise.
+    fn batch_norm(&mut self, x: Self::Tensor, norm: NormId, training: bool) -> Self::Tensor;
+    /// Rectified linear unit.
+    fn relu(&self, x: Self::Tensor) -> Self::Tensor;
+    /// Average pooling whose divisor counts only positions inside the input.
+    fn avg_pool(
+        &self,
+        x: Self::Tensor,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self::Tensor;
+    /// Max pooling; padded positions never win.
+    fn max_pool(
+        &self,
+        x: Self::Tensor,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    ) -> Self::Tensor;
+    /// Element-wise sum.
+    fn add(&self, a: Self::Tensor, b: Self::Tensor) -> Self::Tensor;
+    /// Concatenation along channels.
+    fn concat(&self, xs: Vec<Self::Tensor>) -> Self::Tensor;
+    /// ShuffleNet's channel shuffle.
+    fn channel_shuffle(&self, x: Self::Tensor, groups: usize) -> Self::Tensor;
+    /// `len` entries of dimension `dim` (1: channels, 2: rows, 3: columns) from `start`.
+    fn narrow(&self, x: Self::Tensor, dim: usize, start: usize, len: usize) -> Self::Tensor;
+    /// Mean over the spatial dimensions, keeping them as `1 x 1`.
+    fn global_avg_pool(&self, x: Self::Tensor) -> Self::Tensor;
+
+    /// Mean cross-entropy of `logits` (`N x K x 1 x 1`) against target probabilities
+    /// (`N x K`, row-major; label smoothing is applied by the caller).
+    fn cross_entropy(&self, logits: Self::Tensor, targets: Vec<f32>) -> Self::Loss;
+    /// The loss value.
+    fn loss_value(&self, loss: &Self::Loss) -> f32;
+    /// Gradients of `loss` for every parameter, in [`Backend::params`] order (tests, checks).
+    fn gradients(&mut self, loss: Self::Loss) -> Vec<Vec<f32>>;
+    /// Back-propagates `loss` and applies one optimizer step with learning rate `lr`.
+    fn step(&mut self, loss: Self::Loss, lr: f64);
+}

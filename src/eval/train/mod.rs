@@ -1,0 +1,441 @@
+//! Training evaluators: candidates meet data.
+//!
+//! - [`backend`]: the [`Backend`] trait, the tensor ops the IR needs plus parameters and an
+//!   optimizer step; [`flex`]: its burn-flex implementation (pure Rust, the default build).
+//! - [`model`]: the IR interpreter, written once against the trait.
+//! - [`config`]: the `[evaluator] kind = "train"` protocol; [`splits`]: the data it names.
+//! - [`train`]: the training loop (mini-batch SGD/Adam, cosine schedule with warm-up, label
+//!   smoothing, crop + flip), and [`TrainEvaluator`], which plugs it into campaigns.
+//!
+//! A run that cannot finish (loss not finite, estimated memory over the limit, a panic inside
+//! the backend) ends as a [`TrainError`], recorded as a failed evaluation, never a crash.
+
+pub mod backend;
+pub mod config;
+pub mod flex;
+pub mod model;
+pub mod splits;
+
+use std::collections::BTreeMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+pub use backend::{Backend, OptimizerSpec};
+pub use config::TrainConfig;
+pub use flex::BurnFlex;
+pub use model::{Model, ModelError};
+pub use splits::Splits;
+
+use super::{Evaluator, Outcome, Protocol, Task};
+use crate::ir::Network;
+
+/// Version of the training loop's semantics; part of every training protocol, bumped when a
+/// change alters results.
+pub const TRAINER_VERSION: u32 = 1;
+
+/// What one training run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainReport {
+    /// Validation accuracy in % (the fitness).
+    pub valid_accuracy: f64,
+    /// Mean validation cross-entropy.
+    pub valid_loss: f64,
+    /// Test accuracy in %, when the protocol asks for it.
+    pub test_accuracy: Option<f64>,
+    /// Mean training loss of each epoch.
+    pub train_loss: Vec<f64>,
+    /// Optimizer steps taken.
+    pub steps: u64,
+    /// Training images per second (forward, backward and step; evaluation excluded).
+    pub images_per_second: f64,
+    /// Wall seconds of the whole run.
+    pub wall_seconds: f64,
+}
+
+/// Why a training run produced no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TrainError {
+    /// The loss became NaN or infinite.
+    #[error("diverged: loss is {loss} at epoch {epoch}, step {step}")]
+    Diverged {
+        /// 1-based epoch.
+        epoch: u32,
+        /// 1-based step within the epoch.
+        step: usize,
+        /// The loss value.
+        loss: f32,
+    },
+    /// The network is too large for the memory limit.
+    #[error("memory limit: training needs about {need_mb} MB, the limit is {limit_mb} MB ([evaluator] max_memory_mb)")]
+    Memory {
+        /// Estimated need.
+        need_mb: u64,
+        /// The limit.
+        limit_mb: u64,
+    },
+    /// The network cannot be interpreted.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The input shape does not fit the network.
+    #[error("the data's images are {data:?} but the network takes {network:?}")]
+    Input {
+        /// Data `[c, h, w]`.
+        data: [usize; 3],
+        /// Network `[c, h, w]`.
+        network: [usize; 3],
+    },
+    /// The backend panicked (caught).
+    #[error("training panicked: {0}")]
+    Panic(String),
+    /// Could not start the evaluation's threads.
+    #[error("cannot start {0} training threads")]
+    Threads(usize),
+}
+
+/// Progress of a run, reported after every step.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// 1-based epoch.
+    pub epoch: u32,
+    /// Epochs in all.
+    pub epochs: u32,
+    /// Steps done in this epoch.
+    pub step: usize,
+    /// Steps per epoch.
+    pub steps: usize,
+    /// Running mean training loss of this epoch.
+    pub loss: f64,
+}
+
+/// Estimated peak training memory in MB: activations kept for the backward pass and their
+/// gradients, plus parameters with gradient and two optimizer buffers.
+pub fn memory_estimate_mb(net: &Network, batch: usize) -> u64 {
+    let activations: u64 = net.nodes().iter().map(|n| n.shape.numel()).sum();
+    let params = crate::ir::cost(net).params;
+    let bytes = 4 * (3 * activations * batch as u64 + 4 * params);
+    bytes.div_ceil(1 << 20)
+}
+
+fn learning_rate(config: &TrainConfig, step: u64, total: u64, per_epoch: u64) -> f64 {
+    let warm = (config.warmup_epochs * per_epoch as f64).round() as u64;
+    if step < warm {
+        return config.learning_rate * (step + 1) as f64 / warm as f64;
+    }
+    let span = (total - warm).max(1) as f64;
+    let t = (step - warm) as f64 / span;
+    config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+}
+
+fn targets(labels: &[u8], classes: usize, smoothing: f64) -> Vec<f32> {
+    let off = (smoothing / classes as f64) as f32;
+    let on = (1.0 - smoothing) as f32 + off;
+    let mut t = vec![off; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        t[i * classes + usize::from(l)] = on;
+    }
+    t
+}
+
+/// Accuracy in % and mean loss of `model` on `data`, in inference mode.
+pub fn evaluate<B: Backend>(
+    backend: &mut B,
+    model: &Model,
+    data: &crate::eval::data::Dataset,
+    norm: &(Vec<f32>, Vec<f32>),
+    batch_size: usize,
+) -> (f64, f64) {
+    let [c, h, w] = data.shape;
+    let k = model.classes();
+    let (mut correct, mut loss_sum) = (0usize, 0f64);
+    let all: Vec<usize> = (0..data.len()).collect();
+    for chunk in all.chunks(batch_size.max(1)) {
+        let (x, y) = data.batch(chunk, norm, None);
+        let x = backend.tensor(x, [chunk.len(), c, h, w]);
+        let logits = model.forward(backend, x, false);
+        let values = backend.values(&logits);
+        let loss = backend.cross_entropy(logits, targets(&y, k, 0.0));
+        loss_sum += f64::from(backend.loss_value(&loss)) * chunk.len() as f64;
+        for (row, &label) in values.chunks_exact(k).zip(&y) {
+            let best = row
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f32::NEG_INFINITY),
+                    |b, (i, &v)| if v > b.1 { (i, v) } else { b },
+                );
+            correct += usize::from(best.0 == usize::from(label));
+        }
+    }
+    let n = data.len().max(1) as f64;
+    (100.0 * correct as f64 / n, loss_sum / n)
+}
+
+/// Trains `net` on `splits` under `config` with initialisation and data order drawn from
+/// `seed`, on `backend`. Deterministic for a given seed and backend.
+pub fn train<B: Backend>(
+    backend: &mut B,
+    net: &Network,
+    splits: &Splits,
+    config: &TrainConfig,
+    seed: u64,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TrainReport, TrainError> {
+    let start = Instant::now();
+    let shape = net.input_shape();
+    let want = [shape.channels, shape.height, shape.width].map(|v| v as usize);
+    if want != splits.train.shape {
+        return Err(TrainError::Input {
+            data: splits.train.shape,
+            network: want,
+        });
+    }
+    let need_mb = memory_estimate_mb(net, config.batch_size);
+    if need_mb > config.max_memory_mb {
+        return Err(TrainError::Memory {
+            need_mb,
+            limit_mb: config.max_memory_mb,
+        });
+    }
+    let model = Model::build(net, backend, seed)?;
+    let k = model.classes();
+    let data = &splits.train;
+    let [c, h, w] = data.shape;
+    let batch = config.batch_size.min(data.len());
+    let per_epoch = (data.len() / batch).max(1);
+    let total = per_epoch as u64 * u64::from(config.epochs);
+    let pad = if h >= 32 { 4 } else { 2 };
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x0da7_a0da_7a0d_a7a0);
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let mut curve = Vec::with_capacity(config.epochs as usize);
+    let mut steps = 0u64;
+    let mut train_seconds = 0f64;
+    for epoch in 1..=config.epochs {
+        let epoch_start = Instant::now();
+        order.shuffle(&mut rng);
+        let mut sum = 0f64;
+        for (s, idx) in order.chunks_exact(batch).take(per_epoch).enumerate() {
+            let augment = config
+                .augment
+                .then_some((pad, &mut rng as &mut dyn rand::RngCore));
+            let (x, y) = data.batch(idx, &splits.norm, augment);
+            let x = backend.tensor(x, [idx.len(), c, h, w]);
+            let logits = model.forward(backend, x, true);
+            let loss = backend.cross_entropy(logits, targets(&y, k, config.label_smoothing));
+            let value = backend.loss_value(&loss);
+            if !value.is_finite() {
+                return Err(TrainError::Diverged {
+                    epoch,
+                    step: s + 1,
+                    loss: value,
+                });
+            }
+            backend.step(loss, learning_rate(config, steps, total, per_epoch as u64));
+            steps += 1;
+            sum += f64::from(value);
+            progress(Progress {
+                epoch,
+                epochs: config.epochs,
+                step: s + 1,
+                steps: per_epoch,
+                loss: sum / (s + 1) as f64,
+            });
+        }
+        train_seconds += epoch_start.elapsed().as_secs_f64();
+        curve.push(sum / per_epoch as f64);
+    }
+    let (valid_accuracy, valid_loss) = evaluate(
+        backend,
+        &model,
+        &splits.valid,
+        &splits.norm,
+        config.eval_batch_size,
+    );
+    let test_accuracy = splits
+        .test
+        .as_ref()
+        .map(|t| evaluate(backend, &model, t, &splits.norm, config.eval_batch_size).0);
+    Ok(TrainReport {
+        valid_accuracy,
+        valid_loss,
+        test_accuracy,
+        train_loss: curve,
+        steps,
+        images_per_second: (steps as usize * batch) as f64 / train_seconds.max(1e-9),
+        wall_seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+thread_local! {
+    static QUIET_PANICS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs (once) a panic hook that stays silent for panics inside training runs, which
+/// are caught and recorded; every other panic is printed as usual.
+fn install_quiet_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET_PANICS.with(std::cell::Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Trains on burn-flex inside a pool of `config.threads` threads, turning any panic into
+/// [`TrainError::Panic`].
+pub fn train_flex(
+    net: &Network,
+    splits: &Splits,
+    config: &TrainConfig,
+    seed: u64,
+    progress: &mut (dyn FnMut(Progress) + Send),
+) -> Result<TrainReport, TrainError> {
+    install_quiet_hook();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.threads)
+        .build()
+        .map_err(|_| TrainError::Threads(config.threads))?;
+    pool.install(|| {
+        QUIET_PANICS.with(|q| q.set(true));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut backend = BurnFlex::new(config.optimizer_spec());
+            train(&mut backend, net, splits, config, seed, progress)
+        }));
+        QUIET_PANICS.with(|q| q.set(false));
+        result.unwrap_or_else(|p| Err(TrainError::Panic(panic_message(p.as_ref()))))
+    })
+}
+
+/// A campaign evaluator that trains every candidate on burn-flex.
+pub struct TrainEvaluator {
+    config: TrainConfig,
+    splits: Splits,
+    protocol: Protocol,
+}
+
+impl TrainEvaluator {
+    /// Loads the data the protocol names.
+    pub fn new(config: TrainConfig) -> Result<Self, crate::eval::data::DataError> {
+        let splits = Splits::load(&config)?;
+        let protocol = Self::protocol_for(&config, &splits);
+        Ok(TrainEvaluator {
+            config,
+            splits,
+            protocol,
+        })
+    }
+
+    /// The protocol of `config` on `splits`: every setting that changes results, the data's
+    /// digest instead of its paths, the backend and the trainer version.
+    pub fn protocol_for(config: &TrainConfig, splits: &Splits) -> Protocol {
+        let mut d = serde_json::to_value(config).unwrap_or_default();
+        if let Some(m) = d.as_object_mut() {
+            for k in [
+                "path",
+                "train_files",
+                "test_files",
+                "threads",
+                "max_memory_mb",
+            ] {
+                m.remove(k);
+            }
+            m.insert("kind".into(), "train".into());
+            m.insert("backend".into(), "burn-flex".into());
+            m.insert("trainer_version".into(), TRAINER_VERSION.into());
+            m.insert("data_digest".into(), splits.digest.clone().into());
+        }
+        Protocol { description: d }
+    }
+
+    /// The loaded data.
+    pub fn splits(&self) -> &Splits {
+        &self.splits
+    }
+
+    /// The protocol settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The seed of a candidate's `repeat`-th training run.
+    pub fn seed_for(&self, hash: &crate::hash::FunctionalHash, repeat: u32) -> u64 {
+        let mut h = blake3::Hasher::new();
+        h.update(&self.config.seed.to_le_bytes());
+        h.update(&repeat.to_le_bytes());
+        if self.config.seed_policy == config::SeedPolicy::PerFunction {
+            h.update(hash.to_string().as_bytes());
+        }
+        let b = h.finalize();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&b.as_bytes()[..8]);
+        u64::from_le_bytes(first)
+    }
+}
+
+/// The outcome a training result makes.
+pub fn outcome(result: Result<TrainReport, TrainError>) -> Outcome {
+    match result {
+        Ok(r) => {
+            let mut metrics = BTreeMap::new();
+            metrics.insert("valid_accuracy".to_string(), r.valid_accuracy);
+            metrics.insert("valid_loss".to_string(), r.valid_loss);
+            if let Some(t) = r.test_accuracy {
+                metrics.insert("test_accuracy".to_string(), t);
+            }
+            if let Some(l) = r.train_loss.last() {
+                metrics.insert("train_loss".to_string(), *l);
+            }
+            metrics.insert("images_per_second".to_string(), r.images_per_second);
+            let mut curves = BTreeMap::new();
+            curves.insert("train_loss".to_string(), r.train_loss.clone());
+            Outcome::Done {
+                fitness: r.valid_accuracy,
+                metrics,
+                curves,
+                simulated_seconds: 0.0,
+                wall_seconds: r.wall_seconds,
+            }
+        }
+        Err(e) => Outcome::Failed {
+            reason: e.to_string(),
+        },
+    }
+}
+
+impl Evaluator for TrainEvaluator {
+    fn protocol(&self) -> &Protocol {
+        &self.protocol
+    }
+
+    fn input(&self) -> Option<([u32; 3], u32)> {
+        Some((self.splits.input(), self.splits.classes()))
+    }
+
+    fn evaluate(&self, task: &Task<'_>) -> Outcome {
+        let seed = self.seed_for(&task.hash, task.repeat);
+        outcome(train_flex(
+            task.network,
+            &self.splits,
+            &self.config,
+            seed,
+            &mut |_| {},
+        ))
+    }
+}
