@@ -177,6 +177,9 @@ enum Command {
         /// Training images (default: the campaign's whole training split).
         #[arg(long)]
         train_size: Option<usize>,
+        /// Threads per training run (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
         /// Width/depth knobs for the retrained networks (default: the campaign's).
         #[command(flatten)]
         knobs: KnobArgs,
@@ -329,6 +332,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             top,
             epochs,
             train_size,
+            threads,
             knobs,
             store,
             json,
@@ -338,6 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             top,
             epochs,
             train_size,
+            threads,
             knobs: knobs.knobs()?,
             store: store.store,
             json,

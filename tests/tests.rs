@@ -7,4 +7,5 @@ mod data;
 mod hash;
 mod properties;
 mod reference_data;
+mod train;
 mod util;

@@ -33,6 +33,7 @@ pub struct RetrainArgs {
     pub top: usize,
     pub epochs: u32,
     pub train_size: Option<usize>,
+    pub threads: Option<usize>,
     pub knobs: Knobs,
     pub store: PathBuf,
     pub json: bool,
@@ -256,6 +257,9 @@ pub fn retrain(a: RetrainArgs) -> anyhow::Result<ExitCode> {
     }
     config.epochs = a.epochs;
     config.train_size = a.train_size;
+    config.threads = a.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     config.test = true;
     config.warmup_epochs = config.warmup_epochs.min(f64::from(a.epochs));
     let splits = load_splits(&config, a.quiet)?;

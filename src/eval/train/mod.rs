@@ -298,8 +298,27 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Trains on burn-flex inside a pool of `config.threads` threads, turning any panic into
-/// [`TrainError::Panic`].
+/// Runs `f` inside a pool of `threads` threads, turning a panic into [`TrainError::Panic`]
+/// (silently: the reason is returned, not printed).
+pub fn guarded<T: Send>(
+    threads: usize,
+    f: impl FnOnce() -> Result<T, TrainError> + Send,
+) -> Result<T, TrainError> {
+    install_quiet_hook();
+    // The pool's threads only ever run training, so they keep panics quiet for good.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .start_handler(|_| QUIET_PANICS.with(|q| q.set(true)))
+        .build()
+        .map_err(|_| TrainError::Threads(threads))?;
+    pool.install(|| {
+        catch_unwind(AssertUnwindSafe(f))
+            .unwrap_or_else(|p| Err(TrainError::Panic(panic_message(p.as_ref()))))
+    })
+}
+
+/// Trains on burn-flex in a pool of `config.threads` threads; a panic inside burn becomes
+/// [`TrainError::Panic`]. Results do not depend on the thread count.
 pub fn train_flex(
     net: &Network,
     splits: &Splits,
@@ -307,19 +326,9 @@ pub fn train_flex(
     seed: u64,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<TrainReport, TrainError> {
-    install_quiet_hook();
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(config.threads)
-        .build()
-        .map_err(|_| TrainError::Threads(config.threads))?;
-    pool.install(|| {
-        QUIET_PANICS.with(|q| q.set(true));
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            let mut backend = BurnFlex::new(config.optimizer_spec());
-            train(&mut backend, net, splits, config, seed, progress)
-        }));
-        QUIET_PANICS.with(|q| q.set(false));
-        result.unwrap_or_else(|p| Err(TrainError::Panic(panic_message(p.as_ref()))))
+    guarded(config.threads, || {
+        let mut backend = BurnFlex::new(config.optimizer_spec());
+        train(&mut backend, net, splits, config, seed, progress)
     })
 }
 
