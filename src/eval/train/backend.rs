@@ -68,6 +68,10 @@ pub trait Backend {
     /// All parameters, in creation order.
     fn params(&self) -> Vec<ParamId>;
 
+    /// Whether parameters take part in the autodiff graph: off while measuring accuracy, so
+    /// inference builds no graph (and keeps none alive).
+    fn track_gradients(&mut self, on: bool);
+
     /// A constant tensor from host values.
     fn tensor(&self, values: Vec<f32>, shape: [usize; 4]) -> Self::Tensor;
     /// A tensor of zeros.

@@ -36,6 +36,7 @@ pub struct BurnFlex {
     params: Vec<Param<Tensor<4>>>,
     norms: Vec<Norm>,
     optimizer: ModuleOptimizer,
+    track: bool,
 }
 
 impl BurnFlex {
@@ -71,11 +72,17 @@ impl BurnFlex {
             params: Vec::new(),
             norms: Vec::new(),
             optimizer,
+            track: true,
         }
     }
 
     fn value(&self, p: ParamId) -> Tensor<4> {
-        self.params[p.0].val()
+        let v = self.params[p.0].val();
+        if self.track {
+            v
+        } else {
+            v.detach()
+        }
     }
 
     fn vector(&self, p: ParamId, len: usize) -> Tensor<1> {
@@ -137,6 +144,10 @@ impl Backend for BurnFlex {
 
     fn params(&self) -> Vec<ParamId> {
         (0..self.params.len()).map(ParamId).collect()
+    }
+
+    fn track_gradients(&mut self, on: bool) {
+        self.track = on;
     }
 
     fn tensor(&self, values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {

@@ -118,6 +118,7 @@ impl Model {
     /// Runs the network on a batch (`N x C x H x W`); returns logits `N x classes x 1 x 1`.
     /// `training` selects batch statistics (and updates running ones) in batch norm.
     pub fn forward<B: Backend>(&self, backend: &mut B, x: B::Tensor, training: bool) -> B::Tensor {
+        backend.track_gradients(training);
         let batch = backend.shape(&x)[0];
         let mut values: Vec<Option<B::Tensor>> = vec![None; self.net.len()];
         let mut left = self.uses.clone();
