@@ -6,4 +6,5 @@ criterion::criterion_main! {
     benchmarks::space::benches,
     benchmarks::hash::benches,
     benchmarks::search::benches,
+    benchmarks::train::benches,
 }

@@ -73,9 +73,18 @@ fn main() -> anyhow::Result<()> {
     );
     println!("burn-flex: {burn_ips:.1} img/s");
     let doc = serde_json::to_string(&ArchDocument::new(&space, knobs, &g)?)?;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/train_speed/torch_ref.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/experiments/train_speed/torch_ref.py"
+    );
     let child = Command::new(&python)
-        .args([script, "--batch", &batch.to_string(), "--steps", &steps.to_string()])
+        .args([
+            script,
+            "--batch",
+            &batch.to_string(),
+            "--steps",
+            &steps.to_string(),
+        ])
         .args(["--threads", &threads.to_string()])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -46,7 +46,8 @@
 //! 1. `space` reads a space TOML; a strategy samples or mutates genotypes from a seeded stream.
 //! 2. Each genotype decodes to an `ir::Network`; `hash` gives it a functional hash.
 //! 3. `store::cache` answers it if an equivalent network was evaluated under the same protocol;
-//!    otherwise an `eval::Evaluator` scores it (NAS-Bench-201 tables today).
+//!    otherwise an `eval::Evaluator` scores it (NAS-Bench-201 tables, or training on data with
+//!    `eval::train`).
 //! 4. `search::Campaign` commits every step to the `store` before acting on it, so a killed
 //!    campaign resumes exactly where it stopped.
 //!

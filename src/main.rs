@@ -134,64 +134,10 @@ enum Command {
     ///
     /// The protocol is the [evaluator] table (kind = "train") and [knobs] of a campaign config
     /// (--config); without one, the quickstart's (synthetic data, NB-201 proxy C=8, N=1).
-    Train {
-        /// Architecture: a document (e.g. from `evonas sample`) or a genotype in native notation
-        /// (with --space); the first one in the file is trained. `-` reads stdin.
-        #[arg(long, short)]
-        arch: PathBuf,
-        /// Space of a genotype in native notation.
-        #[arg(long, short)]
-        space: Option<String>,
-        /// Campaign config whose [evaluator] and [knobs] give the protocol.
-        #[arg(long, short)]
-        config: Option<PathBuf>,
-        /// Epochs (overrides the protocol's).
-        #[arg(long)]
-        epochs: Option<u32>,
-        /// Seed of initialisation and data order (overrides the protocol's).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Also report accuracy on the test split.
-        #[arg(long)]
-        test: bool,
-        /// Threads for this run (default: the protocol's).
-        #[arg(long)]
-        threads: Option<usize>,
-        #[command(flatten)]
-        knobs: KnobArgs,
-        /// No progress bars.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Train(train::TrainArgs),
     /// Retrain the best K architectures of a campaign longer, on the full training set, and
     /// report their test accuracy (printed as a table; --json for JSON).
-    Retrain {
-        /// Campaign name.
-        name: String,
-        /// How many of the best distinct functions to retrain.
-        #[arg(long, default_value_t = 3)]
-        top: usize,
-        /// Epochs of each retraining.
-        #[arg(long)]
-        epochs: u32,
-        /// Training images (default: the campaign's whole training split).
-        #[arg(long)]
-        train_size: Option<usize>,
-        /// Threads per training run (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Width/depth knobs for the retrained networks (default: the campaign's).
-        #[command(flatten)]
-        knobs: KnobArgs,
-        #[command(flatten)]
-        store: StoreArgs,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
-        /// No progress bars.
-        #[arg(long, short)]
-        quiet: bool,
-    },
+    Retrain(train::RetrainArgs),
     /// Continue an interrupted or killed campaign exactly where it stopped.
     Resume {
         /// Campaign name.
@@ -306,48 +252,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             seed,
             quiet,
         } => search(config.as_deref(), &store.store, name, seed, quiet),
-        Command::Train {
-            arch,
-            space,
-            config,
-            epochs,
-            seed,
-            test,
-            threads,
-            knobs,
-            quiet,
-        } => train::train_one(train::TrainArgs {
-            arch,
-            space,
-            config,
-            epochs,
-            seed,
-            test,
-            threads,
-            knobs: knobs.knobs()?,
-            quiet,
-        }),
-        Command::Retrain {
-            name,
-            top,
-            epochs,
-            train_size,
-            threads,
-            knobs,
-            store,
-            json,
-            quiet,
-        } => train::retrain(train::RetrainArgs {
-            name,
-            top,
-            epochs,
-            train_size,
-            threads,
-            knobs: knobs.knobs()?,
-            store: store.store,
-            json,
-            quiet,
-        }),
+        Command::Train(args) => train::train_one(args),
+        Command::Retrain(args) => train::retrain(args),
         Command::Resume { name, store, quiet } => resume(&name, &store.store, quiet),
         Command::Status { name, store, json } => status(name.as_deref(), &store.store, json),
         Command::Cache { command } => cache(command),

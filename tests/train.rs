@@ -212,21 +212,27 @@ fn every_op_matches_finite_difference_gradients() {
         (
             "concat",
             Box::new(|b, x| {
-                let c = b.add(conv(2, [1, 1], 1, [0, 0], 1, 1, false), &[x], "c").unwrap();
+                let c = b
+                    .add(conv(2, [1, 1], 1, [0, 0], 1, 1, false), &[x], "c")
+                    .unwrap();
                 b.add(Op::Concat, &[c, x], "cat").unwrap()
             }),
         ),
         (
             "channel shuffle",
             Box::new(|b, x| {
-                let c = b.add(conv(4, [1, 1], 1, [0, 0], 1, 1, false), &[x], "c").unwrap();
+                let c = b
+                    .add(conv(4, [1, 1], 1, [0, 0], 1, 1, false), &[x], "c")
+                    .unwrap();
                 b.add(Op::ChannelShuffle { groups: 2 }, &[c], "s").unwrap()
             }),
         ),
         (
             "truncate",
             Box::new(|b, x| {
-                let c = b.add(conv(4, [1, 1], 1, [0, 0], 1, 1, false), &[x], "c").unwrap();
+                let c = b
+                    .add(conv(4, [1, 1], 1, [0, 0], 1, 1, false), &[x], "c")
+                    .unwrap();
                 b.add(Op::Truncate { channels: 3 }, &[c], "t").unwrap()
             }),
         ),
@@ -731,8 +737,8 @@ fn train_command_trains_a_document_and_rejects_bad_protocols() {
         "p.toml",
         "[knobs]\nchannels = 4\ncells = 1\n[evaluator]\nkind = \"train\"\nsynthetic_images = 200\nvalid_size = 50\nepochs = 2\nbatch_size = 25\n",
     );
-    let out = evonas(
-        &[
+    let run = || -> serde_json::Value {
+        let args = [
             "train",
             "--arch",
             arch.to_str().unwrap(),
@@ -740,30 +746,16 @@ fn train_command_trains_a_document_and_rejects_bad_protocols() {
             cfg.to_str().unwrap(),
             "-q",
             "--test",
-        ],
-        None,
-    )
-    .ok();
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        ];
+        serde_json::from_str(&evonas(&args, None).ok()).unwrap()
+    };
+    let v = run();
     assert_eq!(v["record"]["train_loss"].as_array().unwrap().len(), 2);
     assert_eq!(v["record"]["steps"], 12);
     assert!(v["record"]["test_accuracy"].as_f64().is_some());
     assert_eq!(v["protocol"]["backend"], "burn-flex");
     // Same seed, same result.
-    let again = evonas(
-        &[
-            "train",
-            "--arch",
-            arch.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "-q",
-            "--test",
-        ],
-        None,
-    )
-    .ok();
-    let w: serde_json::Value = serde_json::from_str(&again).unwrap();
+    let w = run();
     assert_eq!(v["record"]["train_loss"], w["record"]["train_loss"]);
 
     let bad = [

@@ -1,3 +1,4 @@
 pub mod hash;
 pub mod search;
 pub mod space;
+pub mod train;

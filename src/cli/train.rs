@@ -16,28 +16,66 @@ use evonas::search::CampaignConfig;
 use evonas::space::{AnySpace, Knobs};
 use evonas::store::Store;
 
+use super::{KnobArgs, StoreArgs};
+
+#[derive(clap::Args, Debug)]
 pub struct TrainArgs {
-    pub arch: PathBuf,
-    pub space: Option<String>,
-    pub config: Option<PathBuf>,
-    pub epochs: Option<u32>,
-    pub seed: Option<u64>,
-    pub test: bool,
-    pub threads: Option<usize>,
-    pub knobs: Knobs,
-    pub quiet: bool,
+    /// Architecture: a document (e.g. from `evonas sample`) or a genotype in native notation
+    /// (with --space); the first one in the file is trained. `-` reads stdin.
+    #[arg(long, short)]
+    arch: PathBuf,
+    /// Space of a genotype in native notation.
+    #[arg(long, short)]
+    space: Option<String>,
+    /// Campaign config whose [evaluator] and [knobs] give the protocol.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Epochs (overrides the protocol's).
+    #[arg(long)]
+    epochs: Option<u32>,
+    /// Seed of initialisation and data order (overrides the protocol's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Also report accuracy on the test split.
+    #[arg(long)]
+    test: bool,
+    /// Threads for this run (default: the protocol's).
+    #[arg(long)]
+    threads: Option<usize>,
+    #[command(flatten)]
+    knobs: KnobArgs,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
+#[derive(clap::Args, Debug)]
 pub struct RetrainArgs {
-    pub name: String,
-    pub top: usize,
-    pub epochs: u32,
-    pub train_size: Option<usize>,
-    pub threads: Option<usize>,
-    pub knobs: Knobs,
-    pub store: PathBuf,
-    pub json: bool,
-    pub quiet: bool,
+    /// Campaign name.
+    name: String,
+    /// How many of the best distinct functions to retrain.
+    #[arg(long, default_value_t = 3)]
+    top: usize,
+    /// Epochs of each retraining.
+    #[arg(long)]
+    epochs: u32,
+    /// Training images (default: the campaign's whole training split).
+    #[arg(long)]
+    train_size: Option<usize>,
+    /// Threads per training run (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Width/depth knobs for the retrained networks (default: the campaign's).
+    #[command(flatten)]
+    knobs: KnobArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 /// The parts of a campaign config `train` reads; other keys are ignored.
@@ -182,7 +220,7 @@ pub fn train_one(a: TrainArgs) -> anyhow::Result<ExitCode> {
     let parsed = evonas::space::input::parse(first, space.as_ref())
         .with_context(|| format!("{origin}: architecture 1"))?;
     let splits = load_splits(&config, a.quiet)?;
-    let knobs = merge(merge(parsed.knobs, file_knobs), a.knobs);
+    let knobs = merge(merge(parsed.knobs, file_knobs), a.knobs.knobs()?);
     let (net, name) = match (&parsed.space, &parsed.genotype) {
         (Some(s), Some(g)) => {
             let s = s
@@ -228,17 +266,18 @@ pub fn retrain(a: RetrainArgs) -> anyhow::Result<ExitCode> {
     if a.top == 0 || a.epochs == 0 {
         bail!("--top and --epochs must be at least 1");
     }
-    if !a.store.exists() {
-        bail!("no store at {} (pass --store DIR)", a.store.display());
+    let dir = &a.store.store;
+    if !dir.exists() {
+        bail!("no store at {} (pass --store DIR)", dir.display());
     }
-    let store = Store::open(&a.store)?;
+    let store = Store::open(dir)?;
     let Some(header) = store.campaign(&a.name)? else {
         let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
         let known = known.join(", ");
         bail!(
             "no campaign `{}` in store {}; known campaigns: {}",
             a.name,
-            a.store.display(),
+            dir.display(),
             if known.is_empty() { "none" } else { &known }
         );
     };
@@ -264,7 +303,7 @@ pub fn retrain(a: RetrainArgs) -> anyhow::Result<ExitCode> {
     config.warmup_epochs = config.warmup_epochs.min(f64::from(a.epochs));
     let splits = load_splits(&config, a.quiet)?;
     let space = AnySpace::load(&cfg.space)?
-        .with_knobs(&merge(cfg.knobs, a.knobs))
+        .with_knobs(&merge(cfg.knobs, a.knobs.knobs()?))
         .with_io(splits.input(), splits.classes());
     let mut rows = Vec::new();
     let k = a.top.min(best.len());

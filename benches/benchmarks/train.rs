@@ -1,0 +1,58 @@
+//! Trainer throughput on the reference NB-201 network (C = 16, N = 1, batch 64, 32x32):
+//! `train/step-nb201-ref` is one forward + backward + SGD step on burn-flex, one thread, in
+//! images per second. The ratio against PyTorch is measured by `examples/train_speed`, which
+//! runs both in the same process tree (`experiments/train_speed/README.md`).
+
+use criterion::{criterion_group, Criterion, Throughput};
+use evonas::eval::train::backend::{Backend, OptimizerSpec};
+use evonas::eval::train::{BurnFlex, Model};
+use evonas::space::{AnySpace, Knobs};
+
+const REFERENCE: &str =
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
+
+fn step(c: &mut Criterion) {
+    let batch = 64;
+    let space = AnySpace::builtin("nb201")
+        .expect("built-in space")
+        .with_knobs(&Knobs {
+            channels: Some(16),
+            cells: Some(1),
+        });
+    let net = space
+        .decode(&space.parse(REFERENCE).expect("reference cell"))
+        .expect("decodes");
+    let x: Vec<f32> = (0..batch * 3 * 32 * 32)
+        .map(|i| ((i * 7919 % 1009) as f32 / 504.5) - 1.0)
+        .collect();
+    let mut targets = vec![0f32; batch * 10];
+    for i in 0..batch {
+        targets[i * 10 + (i * 3) % 10] = 1.0;
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("one thread");
+    pool.install(|| {
+        let mut b = BurnFlex::new(OptimizerSpec::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+        });
+        let model = Model::build(&net, &mut b, 0).expect("builds");
+        let mut g = c.benchmark_group("train");
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(batch as u64));
+        g.bench_function("step-nb201-ref", |bench| {
+            bench.iter(|| {
+                let input = b.tensor(x.clone(), [batch, 3, 32, 32]);
+                let logits = model.forward(&mut b, input, true);
+                let loss = b.cross_entropy(logits, targets.clone());
+                b.step(loss, 0.05);
+            })
+        });
+        g.finish();
+    });
+}
+
+criterion_group!(benches, step);
