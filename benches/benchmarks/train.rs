@@ -33,26 +33,26 @@ fn step(c: &mut Criterion) {
         .num_threads(1)
         .build()
         .expect("one thread");
-    pool.install(|| {
-        let mut b = BurnFlex::new(OptimizerSpec::Sgd {
-            momentum: 0.9,
-            nesterov: true,
-            weight_decay: 5e-4,
-        });
-        let model = Model::build(&net, &mut b, 0).expect("builds");
-        let mut g = c.benchmark_group("train");
-        g.sample_size(10);
-        g.throughput(Throughput::Elements(batch as u64));
-        g.bench_function("step-nb201-ref", |bench| {
-            bench.iter(|| {
+    let mut b = BurnFlex::new(OptimizerSpec::Sgd {
+        momentum: 0.9,
+        nesterov: true,
+        weight_decay: 5e-4,
+    });
+    let model = Model::build(&net, &mut b, 0).expect("builds");
+    let mut g = c.benchmark_group("train");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(batch as u64));
+    g.bench_function("step-nb201-ref", |bench| {
+        bench.iter(|| {
+            pool.install(|| {
                 let input = b.tensor(x.clone(), [batch, 3, 32, 32]);
                 let logits = model.forward(&mut b, input, true);
                 let loss = b.cross_entropy(logits, targets.clone());
                 b.step(loss, 0.05);
             })
-        });
-        g.finish();
+        })
     });
+    g.finish();
 }
 
 criterion_group!(benches, step);
