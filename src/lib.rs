@@ -58,6 +58,7 @@
 
 pub mod error;
 pub mod eval;
+pub mod export;
 pub mod hash;
 pub mod ir;
 pub(crate) mod mix;

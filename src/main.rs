@@ -20,6 +20,8 @@ use evonas::space::{AnySpace, ArchDocument, Knobs, Size, BUILTIN};
 use evonas::store::cache::Entry;
 use evonas::store::{Store, StoreError};
 
+#[path = "cli/export.rs"]
+mod export;
 #[path = "cli/train.rs"]
 mod train;
 
@@ -138,6 +140,10 @@ enum Command {
     /// Retrain the best K architectures of a campaign longer, on the full training set, and
     /// report their test accuracy (printed as a table; --json for JSON).
     Retrain(train::RetrainArgs),
+    /// Export a campaign's architectures: JSON documents (with hashes, metrics, params, FLOPs,
+    /// protocol and provenance), Graphviz, SVG or a PyTorch file. Works on finished,
+    /// interrupted, killed and running campaigns (a running one: its best so far).
+    Export(export::ExportArgs),
     /// Continue an interrupted or killed campaign exactly where it stopped.
     Resume {
         /// Campaign name.
@@ -253,6 +259,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quiet,
         } => search(config.as_deref(), &store.store, name, seed, quiet),
         Command::Train(args) => train::train_one(args),
+        Command::Export(args) => export::run(args),
         Command::Retrain(args) => train::retrain(args),
         Command::Resume { name, store, quiet } => resume(&name, &store.store, quiet),
         Command::Status { name, store, json } => status(name.as_deref(), &store.store, json),
@@ -516,6 +523,30 @@ fn write_snapshot(dir: &std::path::Path, c: &Campaign<'_>, live: bool) {
     }
 }
 
+/// Where a campaign keeps its best architecture so far: `DIR/best/NAME.json`.
+fn best_path(dir: &std::path::Path, name: &str) -> PathBuf {
+    dir.join("best").join(format!("{name}.json"))
+}
+
+/// Rewrites `best/NAME.json` atomically (temp file + rename) with the best so far.
+fn write_best(dir: &std::path::Path, c: &Campaign<'_>) {
+    let Some(doc) = evonas::export::best_document(c) else {
+        return;
+    };
+    let path = best_path(dir, &c.header().name);
+    let Some(folder) = path.parent() else {
+        return;
+    };
+    if std::fs::create_dir_all(folder).is_err() {
+        return;
+    }
+    let tmp = folder.join(format!(".{}.json.tmp", c.header().name));
+    let text = serde_json::to_string_pretty(&[doc]).unwrap_or_default();
+    if std::fs::write(&tmp, text).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
 fn progress_line(c: &Campaign<'_>) -> String {
     let h = c.header();
     let n = &h.counters;
@@ -573,7 +604,13 @@ fn drive(
         },
         store_dir.display()
     );
+    let mut best_written = None;
     let end = campaign.run(&STOP, &mut |c| {
+        let best = c.header().best.as_ref().map(|b| b.proposal);
+        if best != best_written {
+            write_best(store_dir, c);
+            best_written = best;
+        }
         if last_snapshot.is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0) {
             write_snapshot(store_dir, c, true);
             last_snapshot = Some(Instant::now());
@@ -588,6 +625,7 @@ fn drive(
         }
     })?;
     write_snapshot(store_dir, &campaign, false);
+    write_best(store_dir, &campaign);
     if !quiet {
         if tty {
             eprint!("\r\x1b[2K");

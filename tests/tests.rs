@@ -4,6 +4,7 @@ mod bad_input;
 mod campaign;
 mod cli;
 mod data;
+mod export;
 mod hash;
 mod properties;
 mod reference_data;

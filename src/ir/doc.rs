@@ -17,7 +17,7 @@ use super::network::{GraphError, Network};
 use super::op::{Op, Shape};
 
 /// One node of a [`NetworkDoc`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeDoc {
     /// Node id, unique within the document.
@@ -36,7 +36,7 @@ pub struct NodeDoc {
 }
 
 /// The serialisable form of a [`Network`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkDoc {
     /// Nodes; written in topological order.

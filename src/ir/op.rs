@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 /// A feature-map shape without the batch dimension: channels x height x width.
 ///
 /// Flat vectors (after global pooling) are `c x 1 x 1`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Shape {
     /// Number of channels.
     pub channels: u32,
@@ -43,7 +43,7 @@ impl std::fmt::Display for Shape {
 }
 
 /// A 2-D convolution. Bias is rare in NAS cells (batch norm follows), so it is explicit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Conv {
     /// Output channels.
@@ -78,7 +78,7 @@ fn one2() -> [u32; 2] {
 ///
 /// Pooling windows are square; average pooling never counts padding (PyTorch's
 /// `count_include_pad=False`, the convention of NAS-Bench-201 and DARTS).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Op {
     /// The network input (no operands).

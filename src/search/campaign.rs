@@ -25,7 +25,7 @@ use crate::space::{AnyGenotype, AnySpace, SpaceError};
 use crate::store::cache::{self, CachePolicy, Decision};
 use crate::store::campaign::{
     Best, CampaignHeader, CampaignState, Candidate, Counters, Event, Inflight, SlotResult,
-    CAMPAIGN_SCHEMA,
+    StoredProtocol, CAMPAIGN_SCHEMA,
 };
 use crate::store::{Commit, Store, StoreError};
 
@@ -174,6 +174,7 @@ impl<'a> Campaign<'a> {
                     strategy: serde_json::Value::Null,
                     created_unix: now,
                     updated_unix: now,
+                    protocol: None,
                 }
             }
         };
@@ -201,6 +202,11 @@ impl<'a> Campaign<'a> {
         if let Some((input, classes)) = evaluator.input() {
             space = space.with_io(input, classes);
         }
+        header.protocol = Some(StoredProtocol {
+            description: evaluator.protocol().description.clone(),
+            fingerprint: protocol.iter().map(|b| format!("{b:02x}")).collect(),
+            input: evaluator.input(),
+        });
         Ok(Campaign {
             store,
             space,
@@ -250,6 +256,11 @@ impl<'a> Campaign<'a> {
     /// Whether this opened an existing campaign.
     pub fn resumed(&self) -> bool {
         self.resumed
+    }
+
+    /// The space candidates are decoded in (knobs and the evaluator's input applied).
+    pub fn space(&self) -> &AnySpace {
+        &self.space
     }
 
     /// The config.

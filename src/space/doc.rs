@@ -8,6 +8,8 @@
 //! `genotype` is in the space's native notation; `network` is the decoded IR, so a reader needs
 //! no space definition to rebuild the network. `knobs` records width/depth scaling, if any.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{AnyGenotype, AnySpace, Knobs, SpaceError};
@@ -18,7 +20,7 @@ use crate::ir::Network;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// One architecture: space, genotype and decoded network.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ArchDocument {
     /// Format version ([`SCHEMA_VERSION`]).
@@ -32,6 +34,55 @@ pub struct ArchDocument {
     pub knobs: Knobs,
     /// The decoded network.
     pub network: NetworkDoc,
+    /// What a campaign measured, in exported documents (`evonas export`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<ArchResult>,
+}
+
+/// The results `evonas export` attaches to a document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ArchResult {
+    /// Functional hash (`f<version>:<hex>`).
+    pub functional_hash: String,
+    /// Structural hash (`s<version>:<hex>`).
+    pub structural_hash: String,
+    /// Fitness the search saw (None: the evaluation failed).
+    pub fitness: Option<f64>,
+    /// Every metric of the evaluation (e.g. `valid_accuracy`, `test_accuracy`).
+    pub metrics: BTreeMap<String, f64>,
+    /// Per-epoch series (e.g. `train_loss`), for trained networks.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub curves: BTreeMap<String, Vec<f64>>,
+    /// Why the evaluation failed, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<String>,
+    /// Parameter count of the network as exported.
+    pub params: u64,
+    /// FLOPs (multiply-adds) of the network as exported.
+    pub flops: u64,
+    /// The evaluation protocol (the campaign's `[evaluator]` settings).
+    pub protocol: serde_json::Value,
+    /// Where the result comes from.
+    pub provenance: Provenance,
+}
+
+/// Where an exported result comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Provenance {
+    /// Campaign name.
+    pub campaign: String,
+    /// Proposal number of the architecture's first score in the campaign.
+    pub proposal: u64,
+    /// The campaign's seed.
+    pub seed: u64,
+    /// The campaign's state when exported (`finished`, `interrupted`, `running`).
+    pub campaign_state: String,
+    /// evonas version that exported it.
+    pub evonas_version: String,
+    /// Seconds since the Unix epoch at export.
+    pub exported_unix: u64,
 }
 
 /// Why an architecture document cannot be read.
@@ -95,6 +146,7 @@ impl ArchDocument {
             genotype: space.to_value(g)?,
             knobs,
             network: NetworkDoc::from_network(&net),
+            result: None,
         })
     }
 

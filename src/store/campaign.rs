@@ -96,6 +96,39 @@ pub struct CampaignHeader {
     pub created_unix: u64,
     /// Unix seconds at the last commit.
     pub updated_unix: u64,
+    /// How candidates are evaluated (set when a session starts; absent in older stores).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<StoredProtocol>,
+}
+
+/// The evaluation protocol of a campaign, kept in its header so results can be read back
+/// (exports, retraining) without rebuilding the evaluator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StoredProtocol {
+    /// The protocol's canonical description.
+    pub description: serde_json::Value,
+    /// Its fingerprint, hex (the second half of the campaign's cache keys).
+    pub fingerprint: String,
+    /// Input `[channels, height, width]` and class count the evaluator decodes networks for
+    /// (training evaluators), if not the space's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<([u32; 3], u32)>,
+}
+
+impl StoredProtocol {
+    /// The fingerprint as bytes, if well formed.
+    pub fn fingerprint_bytes(&self) -> Option<[u8; 32]> {
+        let b = self.fingerprint.as_bytes();
+        if b.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (i, pair) in b.chunks_exact(2).enumerate() {
+            let s = std::str::from_utf8(pair).ok()?;
+            out[i] = u8::from_str_radix(s, 16).ok()?;
+        }
+        Some(out)
+    }
 }
 
 /// One proposed candidate of the in-flight round.
