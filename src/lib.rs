@@ -62,6 +62,7 @@ pub mod export;
 pub mod hash;
 pub mod ir;
 pub(crate) mod mix;
+pub mod report;
 pub mod search;
 pub mod space;
 pub mod store;

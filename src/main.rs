@@ -144,6 +144,18 @@ enum Command {
     /// protocol and provenance), Graphviz, SVG or a PyTorch file. Works on finished,
     /// interrupted, killed and running campaigns (a running one: its best so far).
     Export(export::ExportArgs),
+    /// Write a campaign report: one self-contained HTML page (DIR/index.html) with plots of
+    /// best fitness vs evaluations and time, the cache hit rate, fitness vs parameters with the
+    /// Pareto front, and the top-10 table.
+    Report {
+        /// Campaign name.
+        name: String,
+        /// Output folder (created).
+        #[arg(long, default_value = "evonas-report")]
+        out: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// Continue an interrupted or killed campaign exactly where it stopped.
     Resume {
         /// Campaign name.
@@ -260,6 +272,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => search(config.as_deref(), &store.store, name, seed, quiet),
         Command::Train(args) => train::train_one(args),
         Command::Export(args) => export::run(args),
+        Command::Report { name, out, store } => report(&name, &out, &store.store),
         Command::Retrain(args) => train::retrain(args),
         Command::Resume { name, store, quiet } => resume(&name, &store.store, quiet),
         Command::Status { name, store, json } => status(name.as_deref(), &store.store, json),
@@ -691,6 +704,25 @@ fn search(
     }
     let campaign = Campaign::open(&store, cfg, &text)?;
     drive(campaign, store_dir, quiet)
+}
+
+fn report(
+    name: &str,
+    out: &std::path::Path,
+    store_dir: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    if !store_dir.exists() {
+        bail!("no store at {} (pass --store DIR)", store_dir.display());
+    }
+    let store = open_store(store_dir)?;
+    let html = evonas::report::render(&store, name)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join("index.html");
+    let tmp = out.join(".index.html.tmp");
+    std::fs::write(&tmp, html).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 fn resume(name: &str, store_dir: &std::path::Path, quiet: bool) -> anyhow::Result<ExitCode> {

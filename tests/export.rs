@@ -242,6 +242,110 @@ fn a_killed_campaign_exports_and_its_documents_round_trip() {
         assert!(err.contains("apt-get install graphviz"), "{err}");
     }
 
+    report_renders_in_headless_chromium(&store, dir.path());
+
     let err = evonas(&["export", "nothere", "--store", s], None).fails();
     assert!(err.contains("known campaigns: long"), "{err}");
+}
+
+fn chromium() -> Option<String> {
+    for c in ["chromium", "chromium-browser", "google-chrome"] {
+        if Command::new(c)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            return Some(c.to_string());
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("chromium is missing, and CI=true requires it (.ci/run installs it)");
+    }
+    eprintln!("SKIPPED: chromium is not installed; the report page was not rendered");
+    None
+}
+
+/// `evonas report` on the killed campaign; the page is self-contained and its plots render in
+/// a real headless browser (screenshot kept in the test's output folder).
+fn report_renders_in_headless_chromium(store: &Path, tmp: &Path) {
+    let out = tmp.join("report");
+    let s = store.to_str().unwrap();
+    evonas(
+        &[
+            "report",
+            "long",
+            "--store",
+            s,
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    )
+    .ok();
+    let page = out.join("index.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(html.matches("<svg").count(), 4, "four plots");
+    assert!(
+        !html.contains(" src=") && !html.contains("<link"),
+        "no external resources"
+    );
+    assert_eq!(html.matches("<tr><td>").count(), 10, "top-10 table");
+    assert!(html.contains("best fitness vs evaluations") && html.contains("cache hit rate"));
+    let Some(browser) = chromium() else {
+        return;
+    };
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report");
+    std::fs::create_dir_all(&shots).unwrap();
+    let shot = shots.join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let profile = tmp.join("chromium-profile");
+    let flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let url = format!("file://{}", page.display());
+    let status = Command::new(&browser)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--window-size=1200,1400")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "not a PNG");
+    // A blank page compresses to a few kilobytes; four plots and a table do not.
+    assert!(
+        png.len() > 60_000,
+        "screenshot is {} bytes: nothing rendered?",
+        png.len()
+    );
+    // The DOM after rendering holds the plots' drawn elements.
+    let dom = Command::new(&browser)
+        .args(flags)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg("--dump-dom")
+        .arg(&url)
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(dom.matches("<svg").count(), 4);
+    assert!(dom.matches("<polyline").count() >= 4, "plot lines rendered");
+    assert!(
+        dom.matches("<circle").count() >= 5,
+        "scatter points rendered"
+    );
+    eprintln!("report screenshot: {}", shot.display());
 }
