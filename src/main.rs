@@ -22,6 +22,8 @@ use evonas::store::{Store, StoreError};
 
 #[path = "cli/export.rs"]
 mod export;
+#[path = "cli/progress.rs"]
+mod progress;
 #[path = "cli/train.rs"]
 mod train;
 
@@ -35,6 +37,12 @@ mod train;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log detail on stderr (-v debug: every round; -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Logs and progress lines as JSON objects, one per line (for machines and log files).
+    #[arg(long, global = true)]
+    log_json: bool,
 }
 
 /// Width/depth scaling of the macro skeleton.
@@ -236,11 +244,15 @@ enum Command {
         /// Print a JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    progress::init_logging(cli.verbose, cli.log_json);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -261,7 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => sample(&space, count, seed, knobs.knobs()?),
         Command::Mutate { space, seed, file } => mutate(&space, seed, file),
         Command::Show { file, space } => show(file, space.as_deref()),
-        Command::Enumerate { space, json } => enumerate(&space, json),
+        Command::Enumerate { space, json, quiet } => enumerate(&space, json, quiet),
         Command::Hash { space, file } => hash(space.as_deref(), file),
         Command::Search {
             config,
@@ -466,10 +478,19 @@ fn hash(space: Option<&str>, file: Option<PathBuf>) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
-fn enumerate(space: &str, json: bool) -> anyhow::Result<ExitCode> {
+fn enumerate(space: &str, json: bool, quiet: bool) -> anyhow::Result<ExitCode> {
     let s = load_space(space)?;
     let start = Instant::now();
-    let Some(result) = census(&s, &|_| {}) else {
+    let total = match s.size() {
+        Size::Exact(n) => n,
+        Size::Log10(_) => 0,
+    };
+    let bar = std::sync::Mutex::new(progress::Progress::new(quiet, total, s.name()));
+    let Some(result) = census(&s, &|done| {
+        if let Ok(mut b) = bar.lock() {
+            b.update(done, || format!("{done} of {total} encodings hashed"));
+        }
+    }) else {
         bail!(
             "space {} ({}) is too large to enumerate (about {} genotypes); enumerate works for nb201 and nb101 spaces",
             s.name(),
@@ -479,6 +500,12 @@ fn enumerate(space: &str, json: bool) -> anyhow::Result<ExitCode> {
     };
     let c = result?;
     let seconds = start.elapsed().as_secs_f64();
+    if let Ok(mut b) = bar.lock() {
+        b.finish(format!(
+            "{} encodings hashed in {seconds:.1} s",
+            c.encodings
+        ));
+    }
     if json {
         let v = serde_json::json!({
             "space": s.name(),
@@ -600,51 +627,49 @@ fn drive(
     store_dir: &std::path::Path,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    use std::io::IsTerminal;
     install_stop_handler();
-    let tty = std::io::stderr().is_terminal();
-    let every = if tty { 0.2 } else { 5.0 };
-    let mut last = Instant::now();
     // The first round writes a snapshot at once, so `status` works from the start.
     let mut last_snapshot: Option<Instant> = None;
     let name = campaign.header().name.clone();
-    eprintln!(
-        "{} campaign `{name}` (store {})",
-        if campaign.resumed() {
-            "resuming"
-        } else {
-            "starting"
-        },
-        store_dir.display()
+    tracing::info!(
+        campaign = %name,
+        store = %store_dir.display(),
+        "{} campaign `{name}`",
+        if campaign.resumed() { "resuming" } else { "starting" }
     );
     let mut best_written = None;
+    let mut bar = progress::Progress::new(quiet, 1000, &name);
+    let mut rounds_seen = campaign.header().counters.rounds;
     let end = campaign.run(&STOP, &mut |c| {
-        let best = c.header().best.as_ref().map(|b| b.proposal);
+        let h = c.header();
+        let best = h.best.as_ref().map(|b| b.proposal);
         if best != best_written {
             write_best(store_dir, c);
+            if let Some(b) = &h.best {
+                tracing::debug!(fitness = b.fitness, genotype = %b.genotype, "new best");
+            }
             best_written = best;
+        }
+        if h.counters.rounds != rounds_seen {
+            rounds_seen = h.counters.rounds;
+            tracing::debug!(
+                round = h.counters.rounds,
+                proposals = h.counters.proposals,
+                evaluations = h.counters.evaluations,
+                cache_hits = h.counters.cache_hits,
+                failures = h.counters.failures,
+                "round committed"
+            );
         }
         if last_snapshot.is_none_or(|t| t.elapsed().as_secs_f64() >= 1.0) {
             write_snapshot(store_dir, c, true);
             last_snapshot = Some(Instant::now());
         }
-        if !quiet && last.elapsed().as_secs_f64() >= every {
-            last = Instant::now();
-            if tty {
-                eprint!("\r\x1b[2K{}", progress_line(c));
-            } else {
-                eprintln!("{}", progress_line(c));
-            }
-        }
+        bar.update((c.progress_fraction() * 1000.0) as u64, || progress_line(c));
     })?;
     write_snapshot(store_dir, &campaign, false);
     write_best(store_dir, &campaign);
-    if !quiet {
-        if tty {
-            eprint!("\r\x1b[2K");
-        }
-        eprintln!("{}", progress_line(&campaign));
-    }
+    bar.finish(progress_line(&campaign));
     match end {
         End::Finished(reason) => {
             let h = campaign.header();

@@ -593,3 +593,75 @@ fn a_campaign_that_only_finds_known_functions_stops_as_stalled() {
         .unwrap()
         .contains("dedup_patience"));
 }
+
+#[test]
+fn logs_are_json_lines_with_log_json_and_plain_lines_otherwise() {
+    let Some(table) = table_dir() else { return };
+    let dir = tempdir();
+    let cfg = write(&dir, "logs.toml", &config(&table, "logs", ""));
+    let store = dir.path().join("store");
+    let run = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+            "--log-json",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let events: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(events
+        .iter()
+        .any(|e| e["fields"]["campaign"] == "logs" && e["level"] == "INFO"));
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e["target"] == "evonas::progress")
+        .expect("a final progress line");
+    assert!(
+        last["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("proposals"),
+        "{last}"
+    );
+    // -v adds a debug line per committed round; -q drops the progress lines.
+    let store2 = dir.path().join("store2");
+    let verbose = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store2.to_str().unwrap(),
+            "-v",
+        ],
+        None,
+    )
+    .stderr;
+    assert!(
+        verbose.contains("DEBUG") && verbose.contains("round committed"),
+        "{verbose}"
+    );
+    let store3 = dir.path().join("store3");
+    let quiet = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store3.to_str().unwrap(),
+            "-q",
+        ],
+        None,
+    )
+    .stderr;
+    assert!(!quiet.contains("proposals"), "{quiet}");
+}

@@ -156,9 +156,12 @@ impl Bars {
             b.set_message(format!("{:.4}", p.loss));
         }
         if p.step == p.steps && !self.tty {
-            eprintln!(
+            tracing::info!(
                 "{}epoch {}/{}: mean training loss {:.4}",
-                self.label, p.epoch, p.epochs, p.loss
+                self.label,
+                p.epoch,
+                p.epochs,
+                p.loss
             );
         }
     }
