@@ -6,10 +6,9 @@
 //! cargo run --release --example train_speed -- [--threads T] [--steps S] [--python PATH]
 //! ```
 //!
-//! The PyTorch side is `experiments/train_speed/torch_ref.py`, which builds the network from
-//! the same architecture document (the decoded IR), so both train exactly the same graph.
+//! The PyTorch side is `experiments/train_speed/torch_ref.py` running evonas' own PyTorch
+//! export of the same architecture document, so both train exactly the same graph.
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 

@@ -349,3 +349,65 @@ fn report_renders_in_headless_chromium(store: &Path, tmp: &Path) {
     );
     eprintln!("report screenshot: {}", shot.display());
 }
+
+/// The PyTorch export of a sampled architecture from every built-in space compiles and, with
+/// PyTorch importable, has exactly `ir::cost`'s parameters and the IR's output shape.
+#[test]
+fn pytorch_export_covers_every_space() {
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut docs = Vec::new();
+    for (name, _) in evonas::space::BUILTIN {
+        let knobs = evonas::space::Knobs {
+            channels: Some(if name.starts_with("fbnet") { 8 } else { 4 }),
+            cells: Some(1),
+        };
+        let space = evonas::space::AnySpace::builtin(name)
+            .unwrap()
+            .with_knobs(&knobs);
+        for _ in 0..2 {
+            let g = space.sample(&mut rng);
+            docs.push(evonas::space::ArchDocument::new(&space, knobs, &g).unwrap());
+        }
+    }
+    let dir = tempdir();
+    let py = dir.path().join("every_space.py");
+    std::fs::write(&py, evonas::export::pytorch::render(&docs)).unwrap();
+    let compiled = Command::new(python())
+        .args(["-m", "py_compile", py.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(compiled.success());
+    if !torch_available() {
+        eprintln!(
+            "PyTorch not importable with {}: parameter counts not compared",
+            python()
+        );
+        return;
+    }
+    let script = format!(
+        "import sys, torch\nsys.path.insert(0, {:?})\nimport every_space as m\nfor name, c in m.ARCHITECTURES.items():\n    net = c()\n    n = sum(p.numel() for p in net.parameters())\n    s = net.NODES[0][3]\n    y = net.eval()(torch.randn(1, *s))\n    print(n, c.PARAMS, y.shape[1])\n",
+        dir.path().display()
+    );
+    let out = Command::new(python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), docs.len());
+    for (line, d) in text.lines().zip(&docs) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            f[0], f[1],
+            "{}: torch parameters vs evonas: {line}",
+            d.space
+        );
+        let classes = d.network.nodes.last().unwrap().shape.unwrap().channels;
+        assert_eq!(f[2], classes.to_string(), "{}", d.space);
+    }
+}
