@@ -71,32 +71,29 @@ fn main() -> anyhow::Result<()> {
         "reference NB-201 network (C=16, N=1, {params} params), batch {batch}, {threads} thread(s), {steps} steps"
     );
     println!("burn-flex: {burn_ips:.1} img/s");
-    let doc = serde_json::to_string(&ArchDocument::new(&space, knobs, &g)?)?;
+    // The PyTorch side trains evonas' own PyTorch export of the same document.
+    let doc = ArchDocument::new(&space, knobs, &g)?;
+    let module = std::env::temp_dir().join(format!("evonas_train_speed_{}.py", std::process::id()));
+    std::fs::write(&module, evonas::export::pytorch::render(&[doc]))?;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/experiments/train_speed/torch_ref.py"
     );
     let child = Command::new(&python)
-        .args([
-            script,
-            "--batch",
-            &batch.to_string(),
-            "--steps",
-            &steps.to_string(),
-        ])
+        .arg(script)
+        .arg("--module")
+        .arg(&module)
+        .args(["--batch", &batch.to_string(), "--steps", &steps.to_string()])
         .args(["--threads", &threads.to_string()])
-        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn();
-    let Ok(mut child) = child else {
+    let Ok(child) = child else {
         println!("PyTorch: {python} not found; no ratio");
         return Ok(());
     };
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(doc.as_bytes())?;
-    }
     let out = child.wait_with_output()?;
+    let _ = std::fs::remove_file(&module);
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         println!(
