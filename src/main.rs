@@ -118,8 +118,9 @@ enum CacheCommand {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a search campaign from a config file; resumes an unfinished campaign of the same
-    /// name and config. Ctrl-C stops cleanly (resume later with `evonas resume NAME`).
+    /// Run a search campaign from a config file (none: the built-in quickstart on synthetic
+    /// data); resumes an unfinished campaign of the same name and config. Ctrl-C stops cleanly
+    /// (resume later with `evonas resume NAME`).
     ///
     /// Without --config it runs the built-in quickstart campaign: regularized evolution over
     /// NAS-Bench-201 cells trained briefly on evonas' synthetic data (a few minutes on 2 cores;
