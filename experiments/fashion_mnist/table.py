@@ -26,7 +26,8 @@ for strategy in ("rea", "random"):
 print("| strategy | seed | proposals | trainings | cache hits | best search fitness (valid %, proxy) | top-1 retrained test % | best of top-3 retrained test % | top-1 cell |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
-    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.2f} | `{r[8]}` |")
+    cell = r[8].replace("|", "\\|")  # pipes would end the Markdown table cell
+    print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.2f} | `{cell}` |")
 print()
 print("| strategy | mean best search fitness | mean best-of-top-3 test % |")
 print("|---|---|---|")
