@@ -1,5 +1,5 @@
 //! The [`Backend`] trait: the few tensor operations the IR needs, parameter storage and one
-//! optimizer step. The interpreter ([`super::model`]) and the training loop ([`super::run`])
+//! optimizer step. The interpreter ([`super::model`]) and the training loop ([`super::train`])
 //! are written once against it; burn on its `flex` CPU device is the first implementation
 //! ([`super::flex`]), libtorch follows behind the same trait.
 //!
