@@ -144,7 +144,8 @@ enum Command {
     /// Train one architecture under a training protocol and print its record as JSON.
     ///
     /// The protocol is the [evaluator] table (kind = "train") and [knobs] of a campaign config
-    /// (--config); without one, the quickstart's (synthetic data, NB-201 proxy C=8, N=1).
+    /// (--config); without one, the quickstart's protocol (synthetic data), with the network at
+    /// the document's own size unless --channels/--cells say otherwise.
     Train(train::TrainArgs),
     /// Retrain the best K architectures of a campaign longer, on the full training set, and
     /// report their test accuracy (printed as a table; --json for JSON).

@@ -266,7 +266,7 @@ pub fn render(store: &Store, name: &str) -> Result<String, ExportError> {
             metrics.join("<br>"),
             r.params,
             r.flops,
-            html_escape(&r.functional_hash[..r.functional_hash.len().min(19)]),
+            html_escape(&r.functional_hash.chars().take(19).collect::<String>()),
             html_escape(&genotype),
             html_escape(&drawing)
         );

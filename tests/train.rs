@@ -820,3 +820,76 @@ fn the_quickstart_config_is_valid_and_trains_on_synthetic_data() {
             if t.data == evonas::eval::train::config::DataFormat::Synthetic
     ));
 }
+
+#[test]
+fn documents_decoded_for_other_data_read_back() {
+    // A Fashion-MNIST-shaped network (28x28x1, 10 classes) and a 100-class one: their
+    // documents name the genotype, and reading them back must decode for the same input.
+    let space = AnySpace::builtin("nasnet").unwrap();
+    let knobs = Knobs {
+        channels: Some(4),
+        cells: Some(1),
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+    for (input, classes) in [([1, 28, 28], 10), ([3, 32, 32], 100)] {
+        let s = space.with_knobs(&knobs).with_io(input, classes);
+        let g = s.sample(&mut rng);
+        let doc = evonas::space::ArchDocument::new(&s, knobs, &g).unwrap();
+        let parsed = evonas::space::input::parse(&doc.to_json_line(), None).unwrap();
+        assert_eq!(parsed.genotype.as_ref(), Some(&g));
+        assert_eq!(parsed.network.output_shape().channels, classes);
+    }
+}
+
+#[test]
+fn protocol_checks_name_the_key() {
+    for (bad, key) in [
+        (
+            TrainConfig {
+                train_size: Some(0),
+                ..TrainConfig::default()
+            },
+            "train_size",
+        ),
+        (
+            TrainConfig {
+                adam_epsilon: -1.0,
+                ..TrainConfig::default()
+            },
+            "adam_epsilon",
+        ),
+        (
+            TrainConfig {
+                warmup_epochs: 9.0,
+                ..TrainConfig::default()
+            },
+            "warmup_epochs",
+        ),
+        (
+            TrainConfig {
+                label_smoothing: 1.0,
+                ..TrainConfig::default()
+            },
+            "label_smoothing",
+        ),
+        (
+            TrainConfig {
+                test: true,
+                synthetic_test_images: 0,
+                ..TrainConfig::default()
+            },
+            "synthetic_test_images",
+        ),
+    ] {
+        let e = bad.check().unwrap_err();
+        assert!(e.contains(key), "{e}");
+    }
+    // A network scoring 3 classes on 10-class data is refused with the reason.
+    let splits = tiny_splits(100, 20, 5);
+    let net = probe_net(|_, x| x);
+    let e = train::train_flex(&net, &splits, &TrainConfig::default(), 0, &mut |_| {}).unwrap_err();
+    assert!(
+        matches!(e, TrainError::Input { .. } | TrainError::Classes { .. }),
+        "{e}"
+    );
+}

@@ -201,7 +201,11 @@ pub fn train_one(a: TrainArgs) -> anyhow::Result<ExitCode> {
             c.resolve_relative_to(p.parent().unwrap_or(Path::new(".")));
             (c, k)
         }
-        None => protocol_from(QUICKSTART, "<quickstart>")?,
+        // The quickstart's protocol, but not its proxy knobs: a document keeps its own size.
+        None => (
+            protocol_from(QUICKSTART, "<quickstart>")?.0,
+            Knobs::default(),
+        ),
     };
     if let Some(e) = a.epochs {
         config.epochs = e;
@@ -304,6 +308,7 @@ pub fn retrain(a: RetrainArgs) -> anyhow::Result<ExitCode> {
     });
     config.test = true;
     config.warmup_epochs = config.warmup_epochs.min(f64::from(a.epochs));
+    config.check().map_err(anyhow::Error::msg)?;
     let splits = load_splits(&config, a.quiet)?;
     let space = AnySpace::load(&cfg.space)?
         .with_knobs(&merge(cfg.knobs, a.knobs.knobs()?))

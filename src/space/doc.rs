@@ -200,8 +200,16 @@ impl ArchDocument {
             });
         }
         let g = space.parse_value(&self.genotype)?;
-        let decoded = space.with_knobs(&self.knobs).decode(&g)?;
-        if decoded != self.network()? {
+        let net = self.network()?;
+        // A network trained on other data (28x28x1, 100 classes, ...) was decoded for that
+        // input and class count: decode for the document's own.
+        let input = net.input_shape();
+        let classes = net.output_shape().channels;
+        let decoded = space
+            .with_knobs(&self.knobs)
+            .with_io([input.channels, input.height, input.width], classes)
+            .decode(&g)?;
+        if decoded != net {
             return Err(ArchDocError::Mismatch {
                 space: self.space.clone(),
             });

@@ -215,6 +215,20 @@ impl TrainConfig {
                 return Err(format!("[evaluator] {k} must be positive, got {v}"));
             }
         }
+        if self.train_size == Some(0) {
+            return Err(
+                "[evaluator] train_size must be at least 1 (or left out: all images)".into(),
+            );
+        }
+        if !(self.adam_epsilon.is_finite() && self.adam_epsilon > 0.0) {
+            return Err(format!(
+                "[evaluator] adam_epsilon must be positive, got {}",
+                self.adam_epsilon
+            ));
+        }
+        if self.test && self.data == DataFormat::Synthetic && self.synthetic_test_images == 0 {
+            return Err("[evaluator] test = true needs synthetic_test_images > 0".into());
+        }
         let unit = [
             ("momentum", self.momentum),
             ("beta1", self.beta1),
@@ -259,16 +273,24 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// Resolves a relative `path` against the folder of the config file when it does not
-    /// exist from the current directory.
+    /// Resolves a relative `path` (or, without one, relative file names) against the folder of
+    /// the config file when it does not exist from the current directory.
     pub fn resolve_relative_to(&mut self, config_dir: &Path) {
-        if let Some(p) = &self.path {
+        let resolve = |p: &mut PathBuf| {
             if p.is_relative() && !p.exists() {
-                let alt = config_dir.join(p);
+                let alt = config_dir.join(&*p);
                 if alt.exists() {
-                    self.path = Some(alt);
+                    *p = alt;
                 }
             }
+        };
+        if let Some(p) = &mut self.path {
+            resolve(p);
+        }
+        // Files named relative to `path` are resolved through it when they are read.
+        if self.path.is_none() {
+            self.train_files.iter_mut().for_each(resolve);
+            self.test_files.iter_mut().for_each(resolve);
         }
     }
 }

@@ -53,6 +53,8 @@ pub struct TrainReport {
     pub steps: u64,
     /// Training images per second (forward, backward and step; evaluation excluded).
     pub images_per_second: f64,
+    /// The same, per epoch.
+    pub epoch_images_per_second: Vec<f64>,
     /// Wall seconds of the whole run.
     pub wall_seconds: f64,
 }
@@ -81,6 +83,17 @@ pub enum TrainError {
     /// The network cannot be interpreted.
     #[error(transparent)]
     Model(#[from] ModelError),
+    /// The network scores another number of classes than the data has.
+    #[error("the network scores {network} classes but the data has {data}")]
+    Classes {
+        /// Classes in the data.
+        data: usize,
+        /// Classes the network outputs.
+        network: usize,
+    },
+    /// The trained network's validation loss is not finite (overflowing statistics).
+    #[error("diverged: validation loss is {0} after training")]
+    NotFinite(f64),
     /// The input shape does not fit the network.
     #[error("the data's images are {data:?} but the network takes {network:?}")]
     Input {
@@ -203,6 +216,18 @@ pub fn train<B: Backend>(
     }
     let model = Model::build(net, backend, seed)?;
     let k = model.classes();
+    if k != splits.train.classes {
+        return Err(TrainError::Classes {
+            data: splits.train.classes,
+            network: k,
+        });
+    }
+    if splits.train.is_empty() {
+        return Err(TrainError::Input {
+            data: splits.train.shape,
+            network: want,
+        });
+    }
     let data = &splits.train;
     let [c, h, w] = data.shape;
     let batch = config.batch_size.min(data.len());
@@ -214,6 +239,7 @@ pub fn train<B: Backend>(
     let mut curve = Vec::with_capacity(config.epochs as usize);
     let mut steps = 0u64;
     let mut train_seconds = 0f64;
+    let mut throughput = Vec::with_capacity(config.epochs as usize);
     for epoch in 1..=config.epochs {
         let epoch_start = Instant::now();
         order.shuffle(&mut rng);
@@ -245,7 +271,9 @@ pub fn train<B: Backend>(
                 loss: sum / (s + 1) as f64,
             });
         }
-        train_seconds += epoch_start.elapsed().as_secs_f64();
+        let seconds = epoch_start.elapsed().as_secs_f64();
+        train_seconds += seconds;
+        throughput.push((per_epoch * batch) as f64 / seconds.max(1e-9));
         curve.push(sum / per_epoch as f64);
     }
     let (valid_accuracy, valid_loss) = evaluate(
@@ -255,6 +283,9 @@ pub fn train<B: Backend>(
         &splits.norm,
         config.eval_batch_size,
     );
+    if !valid_loss.is_finite() {
+        return Err(TrainError::NotFinite(valid_loss));
+    }
     let test_accuracy = splits
         .test
         .as_ref()
@@ -266,6 +297,7 @@ pub fn train<B: Backend>(
         train_loss: curve,
         steps,
         images_per_second: (steps as usize * batch) as f64 / train_seconds.max(1e-9),
+        epoch_images_per_second: throughput,
         wall_seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -411,9 +443,14 @@ pub fn outcome(result: Result<TrainReport, TrainError>) -> Outcome {
             if let Some(l) = r.train_loss.last() {
                 metrics.insert("train_loss".to_string(), *l);
             }
-            metrics.insert("images_per_second".to_string(), r.images_per_second);
+            // Timing is kept out of `metrics` (which the search and its journal see) so equal
+            // seeds give equal records; it lives with the curves, like `wall_seconds`.
             let mut curves = BTreeMap::new();
             curves.insert("train_loss".to_string(), r.train_loss.clone());
+            curves.insert(
+                "images_per_second".to_string(),
+                r.epoch_images_per_second.clone(),
+            );
             Outcome::Done {
                 fitness: r.valid_accuracy,
                 metrics,
