@@ -13,6 +13,7 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     quiet: bool,
     last_line: Option<Instant>,
+    last_text: String,
 }
 
 impl Progress {
@@ -32,6 +33,7 @@ impl Progress {
             bar,
             quiet,
             last_line: None,
+            last_text: String::new(),
         }
     }
 
@@ -48,7 +50,8 @@ impl Progress {
             None => {
                 if self.last_line.is_none_or(|t| t.elapsed() >= LINE_EVERY) {
                     self.last_line = Some(Instant::now());
-                    tracing::info!(target: "evonas::progress", "{}", msg());
+                    self.last_text = msg();
+                    tracing::info!(target: "evonas::progress", "{}", self.last_text);
                 }
             }
         }
@@ -64,7 +67,9 @@ impl Progress {
                 b.finish_and_clear();
                 eprintln!("{msg}");
             }
-            None => tracing::info!(target: "evonas::progress", "{msg}"),
+            // The final state, unless the last periodic line already said exactly this.
+            None if msg != self.last_text => tracing::info!(target: "evonas::progress", "{msg}"),
+            None => {}
         }
     }
 }
