@@ -552,17 +552,28 @@ fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     Ok(Store::open(dir)?)
 }
 
+/// Writes `text` to `path` atomically: a temporary file beside it, then a rename, so a reader
+/// (or a crash) never sees half a file. Creates the folder.
+fn write_atomic(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let folder = match path.parent() {
+        Some(f) if !f.as_os_str().is_empty() => f,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(folder)
+        .with_context(|| format!("cannot create {}", folder.display()))?;
+    let file = path
+        .file_name()
+        .map_or("out".into(), |n| n.to_string_lossy());
+    let tmp = folder.join(format!(".{file}.tmp"));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Keeps `DIR/status/NAME.json` current (best effort: a full disk must not stop the search).
 fn write_snapshot(dir: &std::path::Path, c: &Campaign<'_>, live: bool) {
-    let folder = dir.join("status");
-    if std::fs::create_dir_all(&folder).is_err() {
-        return;
-    }
-    let name = &c.header().name;
-    let tmp = folder.join(format!(".{name}.json.tmp"));
+    let path = dir.join("status").join(format!("{}.json", c.header().name));
     let text = serde_json::to_string_pretty(&status_json(c.header(), live)).unwrap_or_default();
-    if std::fs::write(&tmp, text).is_ok() {
-        let _ = std::fs::rename(&tmp, folder.join(format!("{name}.json")));
-    }
+    let _ = write_atomic(&path, &text);
 }
 
 /// Where a campaign keeps its best architecture so far: `DIR/best/NAME.json`.
@@ -575,18 +586,8 @@ fn write_best(dir: &std::path::Path, c: &Campaign<'_>) {
     let Some(doc) = evonas::export::best_document(c) else {
         return;
     };
-    let path = best_path(dir, &c.header().name);
-    let Some(folder) = path.parent() else {
-        return;
-    };
-    if std::fs::create_dir_all(folder).is_err() {
-        return;
-    }
-    let tmp = folder.join(format!(".{}.json.tmp", c.header().name));
     let text = serde_json::to_string_pretty(&[doc]).unwrap_or_default();
-    if std::fs::write(&tmp, text).is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
-    }
+    let _ = write_atomic(&best_path(dir, &c.header().name), &text);
 }
 
 fn progress_line(c: &Campaign<'_>) -> String {
@@ -743,11 +744,8 @@ fn report(
     }
     let store = open_store(store_dir)?;
     let html = evonas::report::render(&store, name)?;
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let path = out.join("index.html");
-    let tmp = out.join(".index.html.tmp");
-    std::fs::write(&tmp, html).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, &path).with_context(|| format!("cannot write {}", path.display()))?;
+    write_atomic(&path, &html)?;
     println!("wrote {}", path.display());
     Ok(ExitCode::SUCCESS)
 }

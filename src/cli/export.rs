@@ -64,10 +64,7 @@ pub struct ExportArgs {
 fn write_out(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match out {
         Some(p) => {
-            let tmp = p.with_extension("tmp-evonas");
-            std::fs::write(&tmp, text)
-                .with_context(|| format!("cannot write {}", tmp.display()))?;
-            std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))?;
+            super::write_atomic(p, text)?;
             eprintln!("wrote {}", p.display());
         }
         None => print!("{text}"),

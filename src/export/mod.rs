@@ -9,8 +9,9 @@ pub mod dot;
 pub mod pytorch;
 
 use crate::eval::unix_now;
+use crate::eval::EvalRecord;
 use crate::hash::{self, FunctionalHash};
-use crate::search::results::found;
+use crate::search::results::{found, Found};
 use crate::search::{Campaign, CampaignConfig};
 use crate::space::doc::{ArchResult, Provenance};
 use crate::space::{AnySpace, ArchDocument, SpaceError};
@@ -94,34 +95,52 @@ pub fn export(
         space = space.with_io(input, classes);
     }
     let fingerprint = protocol.as_ref().and_then(|p| p.fingerprint_bytes());
-    let state = match header.state {
-        CampaignState::Finished => "finished",
-        CampaignState::Interrupted => "interrupted",
-        CampaignState::Running => "running",
+    let context = Context {
+        space: &space,
+        config: &config,
+        campaign: name,
+        state: header.state,
+        exported_unix: unix_now(),
     };
-    let evaluator = serde_json::to_value(&config.evaluator).unwrap_or_default();
-    let exported_unix = unix_now();
     let mut docs = Vec::new();
     for f in found(store, name)? {
-        let g = space
-            .parse(&f.genotype)
-            .map_err(|e| stored(format!("genotype {}: {e}", f.genotype)))?;
-        let mut doc = ArchDocument::new(&space, config.knobs, &g)?;
-        let net = doc
-            .network()
-            .map_err(|e| stored(format!("genotype {}: {e}", f.genotype)))?;
-        let (_, structural) = hash::hash(&net);
-        let cost = crate::ir::cost(&net);
         let record = match (FunctionalHash::parse(&f.hash), fingerprint) {
             (Some(h), Some(p)) => store.cache_get(&cache::key(&h, &p))?,
             _ => None,
         };
+        docs.push(context.document(f, record)?);
+    }
+    Ok(select(docs, selection))
+}
+
+/// What every exported document of one campaign shares.
+struct Context<'a> {
+    space: &'a AnySpace,
+    config: &'a CampaignConfig,
+    campaign: &'a str,
+    state: CampaignState,
+    exported_unix: u64,
+}
+
+impl Context<'_> {
+    /// The document of one scored function, with its cache record's metrics and curves when
+    /// the cache holds it (else the journal's metrics).
+    fn document(&self, f: Found, record: Option<EvalRecord>) -> Result<ArchDocument, ExportError> {
+        let bad = |e: &dyn std::fmt::Display| ExportError::Stored {
+            name: self.campaign.to_string(),
+            message: format!("genotype {}: {e}", f.genotype),
+        };
+        let g = self.space.parse(&f.genotype).map_err(|e| bad(&e))?;
+        let mut doc = ArchDocument::new(self.space, self.config.knobs, &g)?;
+        let net = doc.network().map_err(|e| bad(&e))?;
+        let (_, structural) = hash::hash(&net);
+        let cost = crate::ir::cost(&net);
         let (metrics, curves, failure) = match record {
             Some(r) => (r.metrics, r.curves, r.failure),
-            None => (f.metrics.clone(), Default::default(), None),
+            None => (f.metrics, Default::default(), None),
         };
         doc.result = Some(ArchResult {
-            functional_hash: f.hash.clone(),
+            functional_hash: f.hash,
             structural_hash: structural.to_string(),
             fitness: Some(f.fitness),
             metrics,
@@ -129,57 +148,39 @@ pub fn export(
             failure,
             params: cost.params,
             flops: cost.flops,
-            protocol: evaluator.clone(),
+            protocol: serde_json::to_value(&self.config.evaluator).unwrap_or_default(),
             provenance: Provenance {
-                campaign: name.to_string(),
+                campaign: self.campaign.to_string(),
                 proposal: f.proposal,
-                seed: config.seed,
-                campaign_state: state.to_string(),
+                seed: self.config.seed,
+                campaign_state: self.state.name().to_string(),
                 evonas_version: env!("CARGO_PKG_VERSION").to_string(),
-                exported_unix,
+                exported_unix: self.exported_unix,
             },
         });
-        docs.push(doc);
+        Ok(doc)
     }
-    Ok(select(docs, selection))
 }
 
 /// The document of a running campaign's best architecture so far (what `best.json` holds).
 pub fn best_document(c: &Campaign<'_>) -> Option<ArchDocument> {
     let h = c.header();
     let best = h.best.as_ref()?;
-    let space = c.space();
-    let g = space.parse(&best.genotype).ok()?;
-    let knobs = c.config().knobs;
-    let mut doc = ArchDocument::new(space, knobs, &g).ok()?;
-    let net = doc.network().ok()?;
-    let (_, structural) = hash::hash(&net);
-    let cost = crate::ir::cost(&net);
-    doc.result = Some(ArchResult {
-        functional_hash: best.functional_hash.clone(),
-        structural_hash: structural.to_string(),
-        fitness: Some(best.fitness),
+    let context = Context {
+        space: c.space(),
+        config: c.config(),
+        campaign: &h.name,
+        state: h.state,
+        exported_unix: unix_now(),
+    };
+    let found = Found {
+        hash: best.functional_hash.clone(),
+        genotype: best.genotype.clone(),
+        fitness: best.fitness,
         metrics: best.metrics.clone(),
-        curves: Default::default(),
-        failure: None,
-        params: cost.params,
-        flops: cost.flops,
-        protocol: serde_json::to_value(&c.config().evaluator).unwrap_or_default(),
-        provenance: Provenance {
-            campaign: h.name.clone(),
-            proposal: best.proposal,
-            seed: c.config().seed,
-            campaign_state: match h.state {
-                CampaignState::Finished => "finished",
-                CampaignState::Interrupted => "interrupted",
-                CampaignState::Running => "running",
-            }
-            .to_string(),
-            evonas_version: env!("CARGO_PKG_VERSION").to_string(),
-            exported_unix: unix_now(),
-        },
-    });
-    Some(doc)
+        proposal: best.proposal,
+    };
+    context.document(found, None).ok()
 }
 
 fn fitness(d: &ArchDocument) -> f64 {

@@ -28,6 +28,17 @@ pub enum CampaignState {
     Finished,
 }
 
+impl CampaignState {
+    /// The state as stored (`running` also for a campaign whose process died).
+    pub fn name(self) -> &'static str {
+        match self {
+            CampaignState::Running => "running",
+            CampaignState::Interrupted => "interrupted",
+            CampaignState::Finished => "finished",
+        }
+    }
+}
+
 /// Campaign counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
