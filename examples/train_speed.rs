@@ -61,7 +61,7 @@ fn main() -> anyhow::Result<()> {
                 start = Instant::now();
             }
             let input = b.tensor(x.clone(), [batch, 3, 32, 32]);
-            let logits = model.forward(&mut b, input, true);
+            let logits = model.forward(&mut b, input, true)?;
             let loss = b.cross_entropy(logits, targets.clone());
             b.step(loss, 0.05);
         }

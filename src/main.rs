@@ -252,6 +252,12 @@ enum Command {
     },
 }
 
+/// Every allocation is charged to the evaluation running on its thread, so an evaluation that
+/// holds more than its `max_memory_mb` is stopped and recorded as a failure, never left to the
+/// kernel's OOM killer (see `evonas::eval::memory`).
+#[global_allocator]
+static ALLOC: evonas::eval::memory::CountingAlloc = evonas::eval::memory::CountingAlloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     progress::init_logging(cli.verbose, cli.log_json);

@@ -1,11 +1,16 @@
 //! Integration tests: one binary (one link step), modules by topic.
 
+/// The memory meter the `evonas` binary installs, so in-process tests measure evaluations too.
+#[global_allocator]
+static ALLOC: evonas::eval::memory::CountingAlloc = evonas::eval::memory::CountingAlloc;
+
 mod bad_input;
 mod campaign;
 mod cli;
 mod data;
 mod export;
 mod hash;
+mod memory;
 mod properties;
 mod reference_data;
 mod train;

@@ -108,3 +108,41 @@ pub fn shared_data(rel: &str) -> Option<PathBuf> {
     );
     None
 }
+
+/// Runs `evonas` with arguments (no stdin) and returns the run with the child's own peak
+/// resident memory in MB, from `wait4` (exact for this child, whatever else the tests run).
+pub fn evonas_measured(args: &[&str]) -> (Run, u64) {
+    let dir = tempdir();
+    let (out, err) = (dir.path().join("stdout"), dir.path().join("stderr"));
+    let file = |p: &PathBuf| std::fs::File::create(p).expect("an output file");
+    // Reaped by `wait4` below, not by std, so that its resource usage comes back with it.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new(env!("CARGO_BIN_EXE_evonas"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(file(&out))
+        .stderr(file(&err))
+        .spawn()
+        .expect("the evonas binary starts");
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: `wait4` fills `status` and `usage` for our own child, which std has not reaped
+    // (the `Child` handle is never waited on).
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, usage.as_mut_ptr()) };
+    assert_eq!(rc, pid, "wait4 failed");
+    // SAFETY: initialised by the successful call.
+    let usage = unsafe { usage.assume_init() };
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    let read = |p: &PathBuf| std::fs::read_to_string(p).unwrap_or_default();
+    let run = Run {
+        code,
+        stdout: read(&out),
+        stderr: read(&err),
+    };
+    (run, (usage.ru_maxrss as u64).div_ceil(1024))
+}

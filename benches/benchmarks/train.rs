@@ -46,7 +46,7 @@ fn step(c: &mut Criterion) {
         bench.iter(|| {
             pool.install(|| {
                 let input = b.tensor(x.clone(), [batch, 3, 32, 32]);
-                let logits = model.forward(&mut b, input, true);
+                let logits = model.forward(&mut b, input, true).expect("no memory limit");
                 let loss = b.cross_entropy(logits, targets.clone());
                 b.step(loss, 0.05);
             })

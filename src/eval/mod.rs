@@ -6,6 +6,7 @@
 //! about sled.
 
 pub mod data;
+pub mod memory;
 pub mod table;
 pub mod train;
 

@@ -68,13 +68,18 @@ pub trait Backend {
     /// All parameters, in creation order.
     fn params(&self) -> Vec<ParamId>;
 
-    /// Whether parameters take part in the autodiff graph: off while measuring accuracy, so
-    /// inference builds no graph (and keeps none alive).
+    /// Whether operations take part in the autodiff graph: off while measuring accuracy, so
+    /// inference records nothing and keeps nothing alive. With it off, parameters and every
+    /// tensor made by [`Backend::tensor`], [`Backend::zeros`] and [`Backend::input`] carry no
+    /// autodiff state, so scoring needs one batch's activations whatever the number of images.
     fn track_gradients(&mut self, on: bool);
 
-    /// A constant tensor from host values.
+    /// A constant tensor from host values, in the current mode.
     fn tensor(&self, values: Vec<f32>, shape: [usize; 4]) -> Self::Tensor;
-    /// A tensor of zeros.
+    /// A network's input batch made before the mode was set, brought into the current mode
+    /// (with tracking off: stripped of any autodiff state).
+    fn input(&self, x: Self::Tensor) -> Self::Tensor;
+    /// A tensor of zeros, in the current mode.
     fn zeros(&self, shape: [usize; 4]) -> Self::Tensor;
     /// Host copy of a tensor's values (row-major).
     fn values(&self, x: &Self::Tensor) -> Vec<f32>;

@@ -25,6 +25,7 @@ struct Norm {
     channels: usize,
     /// Scale and shift parameters, when affine.
     affine: Option<(ParamId, ParamId)>,
+    /// Running statistics, on the inner device: they never take part in a graph.
     running_mean: Tensor<1>,
     running_var: Tensor<1>,
 }
@@ -76,12 +77,25 @@ impl BurnFlex {
         }
     }
 
+    /// A parameter's value: in the autodiff graph while training; in inference a plain
+    /// tensor of the inner device, so nothing is recorded (burn's autodiff registers even
+    /// untracked operations in its graph, and only a backward pass frees them: scoring with
+    /// autodiff tensors kept every batch's activations alive).
     fn value(&self, p: ParamId) -> Tensor<4> {
         let v = self.params[p.0].val();
         if self.track {
             v
         } else {
-            v.detach()
+            v.inner()
+        }
+    }
+
+    /// The device new tensors go to in the current mode.
+    fn mode_device(&self) -> Device {
+        if self.track {
+            self.device.clone()
+        } else {
+            self.device.clone().inner()
         }
     }
 
@@ -126,8 +140,8 @@ impl Backend for BurnFlex {
         self.norms.push(Norm {
             channels,
             affine,
-            running_mean: Tensor::zeros([channels], &self.device),
-            running_var: Tensor::ones([channels], &self.device),
+            running_mean: Tensor::zeros([channels], &self.device.clone().inner()),
+            running_var: Tensor::ones([channels], &self.device.clone().inner()),
         });
         NormId(self.norms.len() - 1)
     }
@@ -151,11 +165,19 @@ impl Backend for BurnFlex {
     }
 
     fn tensor(&self, values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
-        Tensor::from_data(TensorData::new(values, shape), &self.device)
+        Tensor::from_data(TensorData::new(values, shape), &self.mode_device())
+    }
+
+    fn input(&self, x: Tensor<4>) -> Tensor<4> {
+        if self.track {
+            x
+        } else {
+            x.inner()
+        }
     }
 
     fn zeros(&self, shape: [usize; 4]) -> Tensor<4> {
-        Tensor::zeros(shape, &self.device)
+        Tensor::zeros(shape, &self.mode_device())
     }
 
     fn values(&self, x: &Tensor<4>) -> Vec<f32> {
@@ -194,8 +216,8 @@ impl Backend for BurnFlex {
         let (gamma, beta) = match n.affine {
             Some((g, b)) => (self.vector(g, c), self.vector(b, c)),
             None => (
-                Tensor::ones([c], &self.device),
-                Tensor::zeros([c], &self.device),
+                Tensor::ones([c], &x.device()),
+                Tensor::zeros([c], &x.device()),
             ),
         };
         if !training {
@@ -212,10 +234,11 @@ impl Backend for BurnFlex {
             1.0
         };
         let n = &mut self.norms[norm.0];
-        n.running_mean =
-            n.running_mean.clone().mul_scalar(1.0 - BN_MOMENTUM) + out.mean.mul_scalar(BN_MOMENTUM);
+        // Statistics leave the graph: kept in it, each step's would hold the last one's alive.
+        n.running_mean = n.running_mean.clone().mul_scalar(1.0 - BN_MOMENTUM)
+            + out.mean.inner().mul_scalar(BN_MOMENTUM);
         n.running_var = n.running_var.clone().mul_scalar(1.0 - BN_MOMENTUM)
-            + out.variance.mul_scalar(BN_MOMENTUM * unbias);
+            + out.variance.inner().mul_scalar(BN_MOMENTUM * unbias);
         out.output
     }
 
@@ -267,7 +290,7 @@ impl Backend for BurnFlex {
 
     fn cross_entropy(&self, logits: Tensor<4>, targets: Vec<f32>) -> Tensor<1> {
         let [n, k, _, _] = logits.dims();
-        let targets = Tensor::<2>::from_data(TensorData::new(targets, [n, k]), &self.device);
+        let targets = Tensor::<2>::from_data(TensorData::new(targets, [n, k]), &logits.device());
         burn::tensor::loss::cross_entropy_with_logits(logits.reshape([n, k]), targets)
     }
 

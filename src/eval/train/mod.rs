@@ -31,6 +31,7 @@ pub use flex::BurnFlex;
 pub use model::{Model, ModelError};
 pub use splits::Splits;
 
+use super::memory::{self, Meter, OutOfMemory};
 use super::{Evaluator, Outcome, Protocol, Task};
 use crate::ir::Network;
 
@@ -57,6 +58,10 @@ pub struct TrainReport {
     pub epoch_images_per_second: Vec<f64>,
     /// Wall seconds of the whole run.
     pub wall_seconds: f64,
+    /// Peak memory the run held, in MB, as measured by its memory meter (absent when the
+    /// program does not measure allocations; see [`crate::eval::memory`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_mb: Option<u64>,
 }
 
 /// Why a training run produced no result.
@@ -72,7 +77,7 @@ pub enum TrainError {
         /// The loss value.
         loss: f32,
     },
-    /// The network is too large for the memory limit.
+    /// The network is too large for the memory limit (estimated before training).
     #[error("memory limit: training needs about {need_mb} MB, the limit is {limit_mb} MB ([evaluator] max_memory_mb)")]
     Memory {
         /// Estimated need.
@@ -80,6 +85,9 @@ pub enum TrainError {
         /// The limit.
         limit_mb: u64,
     },
+    /// The run held more memory than the limit (measured while it ran).
+    #[error(transparent)]
+    OutOfMemory(#[from] OutOfMemory),
     /// The network cannot be interpreted.
     #[error(transparent)]
     Model(#[from] ModelError),
@@ -154,22 +162,24 @@ fn targets(labels: &[u8], classes: usize, smoothing: f64) -> Vec<f32> {
     t
 }
 
-/// Accuracy in % and mean loss of `model` on `data`, in inference mode.
+/// Accuracy in % and mean loss of `model` on `data`, in inference mode. Holds one batch's
+/// activations at a time, whatever the number of images.
 pub fn evaluate<B: Backend>(
     backend: &mut B,
     model: &Model,
     data: &crate::eval::data::Dataset,
     norm: &(Vec<f32>, Vec<f32>),
     batch_size: usize,
-) -> (f64, f64) {
+) -> Result<(f64, f64), OutOfMemory> {
     let [c, h, w] = data.shape;
     let k = model.classes();
     let (mut correct, mut loss_sum) = (0usize, 0f64);
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(batch_size.max(1)) {
         let (x, y) = data.batch(chunk, norm, None);
+        backend.track_gradients(false);
         let x = backend.tensor(x, [chunk.len(), c, h, w]);
-        let logits = model.forward(backend, x, false);
+        let logits = model.forward(backend, x, false)?;
         let values = backend.values(&logits);
         let loss = backend.cross_entropy(logits, targets(&y, k, 0.0));
         loss_sum += f64::from(backend.loss_value(&loss)) * chunk.len() as f64;
@@ -185,7 +195,7 @@ pub fn evaluate<B: Backend>(
         }
     }
     let n = data.len().max(1) as f64;
-    (100.0 * correct as f64 / n, loss_sum / n)
+    Ok((100.0 * correct as f64 / n, loss_sum / n))
 }
 
 /// Trains `net` on `splits` under `config` with initialisation and data order drawn from
@@ -249,8 +259,9 @@ pub fn train<B: Backend>(
                 .augment
                 .then_some((pad, &mut rng as &mut dyn rand::RngCore));
             let (x, y) = data.batch(idx, &splits.norm, augment);
+            backend.track_gradients(true);
             let x = backend.tensor(x, [idx.len(), c, h, w]);
-            let logits = model.forward(backend, x, true);
+            let logits = model.forward(backend, x, true)?;
             let loss = backend.cross_entropy(logits, targets(&y, k, config.label_smoothing));
             let value = backend.loss_value(&loss);
             if !value.is_finite() {
@@ -261,6 +272,7 @@ pub fn train<B: Backend>(
                 });
             }
             backend.step(loss, learning_rate(config, steps, total, per_epoch as u64));
+            memory::check()?;
             steps += 1;
             sum += f64::from(value);
             progress(Progress {
@@ -282,14 +294,14 @@ pub fn train<B: Backend>(
         &splits.valid,
         &splits.norm,
         config.eval_batch_size,
-    );
+    )?;
     if !valid_loss.is_finite() {
         return Err(TrainError::NotFinite(valid_loss));
     }
-    let test_accuracy = splits
-        .test
-        .as_ref()
-        .map(|t| evaluate(backend, &model, t, &splits.norm, config.eval_batch_size).0);
+    let test_accuracy = match &splits.test {
+        Some(t) => Some(evaluate(backend, &model, t, &splits.norm, config.eval_batch_size)?.0),
+        None => None,
+    };
     Ok(TrainReport {
         valid_accuracy,
         valid_loss,
@@ -299,6 +311,7 @@ pub fn train<B: Backend>(
         images_per_second: (steps as usize * batch) as f64 / train_seconds.max(1e-9),
         epoch_images_per_second: throughput,
         wall_seconds: start.elapsed().as_secs_f64(),
+        peak_memory_mb: None,
     })
 }
 
@@ -331,16 +344,33 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs `f` inside a pool of `threads` threads, turning a panic into [`TrainError::Panic`]
-/// (silently: the reason is returned, not printed).
+/// (silently: the reason is returned, not printed). No memory limit; see [`metered`].
 pub fn guarded<T: Send>(
     threads: usize,
     f: impl FnOnce() -> Result<T, TrainError> + Send,
 ) -> Result<T, TrainError> {
+    metered(threads, &Meter::new(u64::MAX), f)
+}
+
+/// Runs `f` like [`guarded`], with every thread of its pool charging `meter`: code inside
+/// that polls [`memory::check`] (the interpreter does, at every node) stops with
+/// [`TrainError::OutOfMemory`] once the meter's peak crosses its limit.
+pub fn metered<T: Send>(
+    threads: usize,
+    meter: &Meter,
+    f: impl FnOnce() -> Result<T, TrainError> + Send,
+) -> Result<T, TrainError> {
     install_quiet_hook();
-    // The pool's threads only ever run training, so they keep panics quiet for good.
+    // The pool's threads only ever run this evaluation: they keep panics quiet and charge its
+    // meter for good, and stop charging it before their own teardown.
+    let charge = meter.handle();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
-        .start_handler(|_| QUIET_PANICS.with(|q| q.set(true)))
+        .start_handler(move |_| {
+            QUIET_PANICS.with(|q| q.set(true));
+            charge.enter();
+        })
+        .exit_handler(|_| memory::leave())
         .build()
         .map_err(|_| TrainError::Threads(threads))?;
     pool.install(|| {
@@ -350,7 +380,8 @@ pub fn guarded<T: Send>(
 }
 
 /// Trains on burn-flex in a pool of `config.threads` threads; a panic inside burn becomes
-/// [`TrainError::Panic`]. Results do not depend on the thread count.
+/// [`TrainError::Panic`], and a run whose measured memory crosses `config.max_memory_mb`
+/// stops with [`TrainError::OutOfMemory`]. Results do not depend on the thread count.
 pub fn train_flex(
     net: &Network,
     splits: &Splits,
@@ -358,10 +389,13 @@ pub fn train_flex(
     seed: u64,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<TrainReport, TrainError> {
-    guarded(config.threads, || {
+    let meter = Meter::new(config.max_memory_mb);
+    let mut report = metered(config.threads, &meter, || {
         let mut backend = BurnFlex::new(config.optimizer_spec());
         train(&mut backend, net, splits, config, seed, progress)
-    })
+    })?;
+    report.peak_memory_mb = meter.is_metered().then(|| meter.peak_mb());
+    Ok(report)
 }
 
 /// A campaign evaluator that trains every candidate on burn-flex.

@@ -10,6 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::backend::{Backend, NormId, ParamId};
+use crate::eval::memory::{self, OutOfMemory};
 use crate::ir::{Conv, Network, Op, Shape};
 
 /// What one node needs at run time.
@@ -116,14 +117,25 @@ impl Model {
     }
 
     /// Runs the network on a batch (`N x C x H x W`); returns logits `N x classes x 1 x 1`.
-    /// `training` selects batch statistics (and updates running ones) in batch norm.
-    pub fn forward<B: Backend>(&self, backend: &mut B, x: B::Tensor, training: bool) -> B::Tensor {
+    /// `training` selects batch statistics (and updates running ones) in batch norm, and
+    /// whether the autodiff graph is recorded.
+    ///
+    /// Stops with [`OutOfMemory`] before any node once the calling thread's memory meter
+    /// ([`crate::eval::memory`]) has crossed its limit.
+    pub fn forward<B: Backend>(
+        &self,
+        backend: &mut B,
+        x: B::Tensor,
+        training: bool,
+    ) -> Result<B::Tensor, OutOfMemory> {
         backend.track_gradients(training);
+        let x = backend.input(x);
         let batch = backend.shape(&x)[0];
         let mut values: Vec<Option<B::Tensor>> = vec![None; self.net.len()];
         let mut left = self.uses.clone();
         let mut input = Some(x);
         for (i, node) in self.net.nodes().iter().enumerate() {
+            memory::check()?;
             // Operands, each moved out after its last use.
             let mut args: Vec<B::Tensor> = Vec::with_capacity(node.inputs.len());
             for &src in &node.inputs {
@@ -213,8 +225,8 @@ impl Model {
             };
             values[i] = Some(value);
         }
-        values[self.net.output().index()]
+        Ok(values[self.net.output().index()]
             .take()
-            .expect("the output node is computed last")
+            .expect("the output node is computed last"))
     }
 }

@@ -1,0 +1,282 @@
+//! Measured memory of a running evaluation, and the guard that stops one that uses too much.
+//!
+//! An estimate made before training (see [`train::memory_estimate_mb`](super::train::memory_estimate_mb))
+//! catches networks that are obviously too large, but not a backend that keeps more than it
+//! should (a leak, a workspace the estimate does not know about). So evaluations are also
+//! *measured* while they run:
+//!
+//! - [`CountingAlloc`], installed as the global allocator of the `evonas` binary, charges every
+//!   heap allocation made on a thread to that thread's [`Meter`] account. An evaluation runs on
+//!   a thread pool of its own (see [`train::guarded`](super::train::guarded)) whose threads all
+//!   charge one account, so the account's live bytes are exactly what the evaluation holds,
+//!   whatever runs beside it in the same process.
+//! - The evaluation polls [`check`] at every step and every network node; once its peak has
+//!   crossed its limit it stops with [`OutOfMemory`], which is recorded as a failed evaluation
+//!   ("out of memory: used N MB, limit M MB") while the campaign goes on. The overshoot is at
+//!   most one node's allocation, and the pre-training estimate already refuses anything whose
+//!   single layers are absurd.
+//!
+//! Accounting is per thread, not per allocation: memory freed on a thread other than the one
+//! that allocated it is credited to the freeing thread's account. Evaluations allocate and free
+//! their tensors on their own pools, so this only blurs allocations that cross the boundary
+//! (the few bytes of a returned report).
+//!
+//! A program that does not install [`CountingAlloc`] (a library user's) still runs: [`active`]
+//! says no measurement is made, and only the estimate applies.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+
+/// Accounts that can be metered at once; further evaluations run unmetered (estimate only).
+const SLOTS: usize = 256;
+
+struct Account {
+    in_use: AtomicBool,
+    live: AtomicIsize,
+    peak: AtomicIsize,
+    limit: AtomicUsize,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY: Account = Account {
+    in_use: AtomicBool::new(false),
+    live: AtomicIsize::new(0),
+    peak: AtomicIsize::new(0),
+    limit: AtomicUsize::new(usize::MAX),
+};
+
+static ACCOUNTS: [Account; SLOTS] = [EMPTY; SLOTS];
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// The account this thread charges: slot + 1, or 0 for none. A `const` initialiser and a
+    /// type without destructor, so reading it never allocates (the allocator reads it).
+    static CURRENT: Cell<usize> = const { Cell::new(0) };
+}
+
+fn current() -> Option<&'static Account> {
+    let slot = CURRENT.try_with(Cell::get).unwrap_or(0);
+    slot.checked_sub(1).map(|s| &ACCOUNTS[s])
+}
+
+/// A global allocator that charges each allocation to the current thread's [`Meter`]
+/// account, then defers to the system allocator.
+///
+/// ```no_run
+/// #[global_allocator]
+/// static ALLOC: evonas::eval::memory::CountingAlloc = evonas::eval::memory::CountingAlloc;
+/// ```
+pub struct CountingAlloc;
+
+impl CountingAlloc {
+    #[inline]
+    fn charge(size: usize) {
+        if let Some(a) = current() {
+            let live = a.live.fetch_add(size as isize, Ordering::Relaxed) + size as isize;
+            a.peak.fetch_max(live, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    fn credit(size: usize) {
+        if let Some(a) = current() {
+            a.live.fetch_sub(size as isize, Ordering::Relaxed);
+        }
+    }
+}
+
+// SAFETY: every call is forwarded unchanged to `System`; the bookkeeping around it only
+// touches atomics and a const-initialised thread-local, and never allocates.
+unsafe impl GlobalAlloc for CountingAlloc {
+    #[inline]
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // A load first: a store on every allocation would bounce the cache line between cores.
+        if !ACTIVE.load(Ordering::Relaxed) {
+            ACTIVE.store(true, Ordering::Relaxed);
+        }
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            Self::charge(layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: forwarded with the caller's layout.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if !p.is_null() {
+            Self::charge(layout.size());
+        }
+        p
+    }
+
+    #[inline]
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` was allocated by `System` with `layout` (every path above forwards).
+        unsafe { System.dealloc(ptr, layout) };
+        Self::credit(layout.size());
+    }
+
+    #[inline]
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: forwarded unchanged; `ptr` and `layout` come from an earlier allocation.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if !p.is_null() {
+            Self::credit(layout.size());
+            Self::charge(new_size);
+        }
+        p
+    }
+}
+
+/// Whether allocations are being measured (the running program installed [`CountingAlloc`]).
+pub fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Bytes in a MB, as the limits count them.
+const MB: usize = 1 << 20;
+
+/// An evaluation stopped for using more memory than its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("out of memory: used {used_mb} MB, limit {limit_mb} MB ([evaluator] max_memory_mb)")]
+pub struct OutOfMemory {
+    /// Peak measured use, MB.
+    pub used_mb: u64,
+    /// The limit, MB.
+    pub limit_mb: u64,
+}
+
+/// One evaluation's memory account: threads [enter](MeterHandle::enter) it, allocations on them are
+/// charged to it, and [`check`] compares its peak with its limit. Released on drop.
+#[derive(Debug)]
+pub struct Meter {
+    slot: Option<usize>,
+    limit_mb: u64,
+}
+
+impl Meter {
+    /// A fresh account with a limit of `limit_mb` MB, or an unmetered one when every account
+    /// is in use or allocations are not measured.
+    pub fn new(limit_mb: u64) -> Self {
+        let slot = active()
+            .then(|| {
+                ACCOUNTS.iter().position(|a| {
+                    a.in_use
+                        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+                })
+            })
+            .flatten();
+        if let Some(s) = slot {
+            let a = &ACCOUNTS[s];
+            a.live.store(0, Ordering::Relaxed);
+            a.peak.store(0, Ordering::Relaxed);
+            let bytes = usize::try_from(limit_mb)
+                .ok()
+                .and_then(|m| m.checked_mul(MB))
+                .unwrap_or(usize::MAX);
+            a.limit.store(bytes, Ordering::Relaxed);
+        }
+        Meter { slot, limit_mb }
+    }
+
+    /// Whether allocations are charged to this meter.
+    pub fn is_metered(&self) -> bool {
+        self.slot.is_some()
+    }
+
+    /// A handle that makes threads charge this meter (thread-pool start handlers need a
+    /// `'static` value). Valid while the meter lives.
+    pub fn handle(&self) -> MeterHandle {
+        MeterHandle(self.slot.map_or(0, |s| s + 1))
+    }
+
+    /// Peak bytes held so far.
+    pub fn peak_bytes(&self) -> u64 {
+        self.slot.map_or(0, |s| {
+            u64::try_from(ACCOUNTS[s].peak.load(Ordering::Relaxed)).unwrap_or(0)
+        })
+    }
+
+    /// Peak so far in MB (rounded up).
+    pub fn peak_mb(&self) -> u64 {
+        self.peak_bytes().div_ceil(MB as u64)
+    }
+
+    /// The limit in MB.
+    pub fn limit_mb(&self) -> u64 {
+        self.limit_mb
+    }
+}
+
+impl Drop for Meter {
+    fn drop(&mut self) {
+        if let Some(s) = self.slot {
+            let a = &ACCOUNTS[s];
+            a.limit.store(usize::MAX, Ordering::Relaxed);
+            a.in_use.store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Names a [`Meter`] to charge; see [`Meter::handle`].
+#[derive(Clone, Copy, Debug)]
+pub struct MeterHandle(usize);
+
+impl MeterHandle {
+    /// Makes the calling thread charge the meter until [`leave`].
+    pub fn enter(self) {
+        let _ = CURRENT.try_with(|c| c.set(self.0));
+    }
+}
+
+/// Stops charging any meter on the calling thread.
+pub fn leave() {
+    let _ = CURRENT.try_with(|c| c.set(0));
+}
+
+/// `Err` once the calling thread's meter has held more than its limit. Cheap: two loads.
+#[inline]
+pub fn check() -> Result<(), OutOfMemory> {
+    let Some(a) = current() else { return Ok(()) };
+    let limit = a.limit.load(Ordering::Relaxed);
+    let peak = usize::try_from(a.peak.load(Ordering::Relaxed)).unwrap_or(0);
+    if peak <= limit {
+        return Ok(());
+    }
+    Err(OutOfMemory {
+        used_mb: (peak as u64).div_ceil(MB as u64),
+        limit_mb: (limit / MB) as u64,
+    })
+}
+
+/// Peak resident memory of this process so far, in MB (`getrusage`), where the platform
+/// reports it.
+pub fn peak_rss_mb() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+        // SAFETY: `getrusage` writes a `rusage` into the pointer it is given.
+        let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr()) };
+        if rc != 0 {
+            return None;
+        }
+        // SAFETY: initialised by the successful call above.
+        let usage = unsafe { usage.assume_init() };
+        // Linux reports kilobytes (macOS bytes).
+        let kb = if cfg!(target_os = "macos") {
+            usage.ru_maxrss / 1024
+        } else {
+            usage.ru_maxrss
+        };
+        u64::try_from(kb).ok().map(|kb| kb.div_ceil(1024))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
