@@ -241,6 +241,42 @@ threads = 2
     assert_eq!(status["evaluations"], 6, "{status}");
     assert!(failures >= 1, "no candidate crossed 72 MB: {status}");
     assert!(failures < 6, "every candidate failed: {status}");
+    // A budget that admits one 72 MB evaluation at a time (of the two threads) changes
+    // nothing but the pace: the same campaign, the same history.
+    let store2 = dir.path().join("store2");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_evonas"))
+        .args([
+            "search",
+            "--config",
+            config.to_str().unwrap(),
+            "-q",
+            "--store",
+        ])
+        .arg(&store2)
+        .env("EVONAS_MEMORY_MB", "100")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let again: serde_json::Value = serde_json::from_str(
+        &evonas(
+            &[
+                "status",
+                "oom",
+                "--json",
+                "--store",
+                store2.to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok(),
+    )
+    .unwrap();
+    assert_eq!(again["history_digest"], status["history_digest"]);
+    assert_eq!(again["failures"], status["failures"]);
     // The cache holds each failure with its measured figure.
     let entries = evonas(&["cache", "export", "--store", store], None).ok();
     let reasons: Vec<String> = entries
@@ -333,4 +369,64 @@ max_memory_mb = 4096
         );
         assert!(peak_mb < 500, "{name}: peak RSS {peak_mb} MB");
     }
+}
+
+/// The process budget (`EVONAS_MEMORY_MB`, else 85% of the memory available) caps a limit
+/// that is more than the machine has, and the failure says which limit applied.
+#[test]
+fn a_limit_above_the_machine_budget_is_capped_and_said() {
+    let dir = tempdir();
+    let config = write(
+        &dir,
+        "big.toml",
+        r#"
+[knobs]
+channels = 8
+cells = 1
+[evaluator]
+kind = "train"
+data = "synthetic"
+synthetic_images = 564
+valid_size = 500
+epochs = 1
+batch_size = 8
+eval_batch_size = 500
+max_memory_mb = 4096
+"#,
+    );
+    let arch = write(
+        &dir,
+        "cell.txt",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    );
+    let run = |budget: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_evonas"))
+            .args(["train", "--space", "nb201", "--arch"])
+            .arg(&arch)
+            .arg("--config")
+            .arg(&config)
+            .arg("-q")
+            .env("EVONAS_MEMORY_MB", budget)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // 40 MB for evaluations: the 4,096 MB limit is capped, and the run stops at 40.
+    let (code, stdout, stderr) = run("40");
+    assert_ne!(code, Some(0), "{stdout}");
+    assert!(
+        stderr.contains("out of memory: used ")
+            && stderr.contains("limit 40 MB (all this machine has for evaluations; [evaluator] max_memory_mb is 4096"),
+        "{stderr}"
+    );
+    // With room, the same run trains and reports what it held.
+    let (code, stdout, stderr) = run("2000");
+    assert_eq!(code, Some(0), "{stderr}");
+    let out: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let peak = out["record"]["peak_memory_mb"].as_u64().unwrap();
+    assert!(peak > 40 && peak < 2000, "{peak}");
 }

@@ -21,12 +21,22 @@
 //! their tensors on their own pools, so this only blurs allocations that cross the boundary
 //! (the few bytes of a returned report).
 //!
+//! Limits per evaluation are not enough when several run at once, or when the limit is more
+//! than the machine has: evaluations are also *admitted* against a process-wide budget, 85% of
+//! the memory the system reports available when the first one starts (`EVONAS_MEMORY_MB`
+//! overrides it). [`Meter::admit`] reserves an evaluation's limit and waits while the reserved
+//! total would pass the budget, so at most `budget / max_memory_mb` evaluations run at once
+//! (results do not depend on how many run at once). An evaluation whose limit alone is more
+//! than the budget runs by itself, capped at the budget, and its failure says so. Together
+//! with the limit itself this keeps the kernel's OOM killer away from the campaign.
+//!
 //! A program that does not install [`CountingAlloc`] (a library user's) still runs: [`active`]
 //! says no measurement is made, and only the estimate applies.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock, PoisonError};
 
 /// Accounts that can be metered at once; further evaluations run unmetered (estimate only).
 const SLOTS: usize = 256;
@@ -36,6 +46,8 @@ struct Account {
     live: AtomicIsize,
     peak: AtomicIsize,
     limit: AtomicUsize,
+    /// The limit the evaluation asked for, MB, when the budget capped it lower (else 0).
+    asked_mb: AtomicU64,
 }
 
 #[allow(clippy::declare_interior_mutable_const)]
@@ -44,6 +56,7 @@ const EMPTY: Account = Account {
     live: AtomicIsize::new(0),
     peak: AtomicIsize::new(0),
     limit: AtomicUsize::new(usize::MAX),
+    asked_mb: AtomicU64::new(0),
 };
 
 static ACCOUNTS: [Account; SLOTS] = [EMPTY; SLOTS];
@@ -142,12 +155,61 @@ const MB: usize = 1 << 20;
 
 /// An evaluation stopped for using more memory than its limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("out of memory: used {used_mb} MB, limit {limit_mb} MB ([evaluator] max_memory_mb)")]
+#[error("out of memory: used {used_mb} MB, limit {limit_mb} MB ({})", why(*.asked_mb))]
 pub struct OutOfMemory {
     /// Peak measured use, MB.
     pub used_mb: u64,
     /// The limit, MB.
     pub limit_mb: u64,
+    /// When the limit was the machine's budget: the higher `max_memory_mb` asked for.
+    pub asked_mb: Option<u64>,
+}
+
+fn why(asked_mb: Option<u64>) -> String {
+    match asked_mb {
+        None => "[evaluator] max_memory_mb".into(),
+        Some(asked) => format!(
+            "all this machine has for evaluations; [evaluator] max_memory_mb is {asked}, \
+             EVONAS_MEMORY_MB sets the budget"
+        ),
+    }
+}
+
+/// The process-wide budget evaluations are admitted against.
+struct Budget {
+    total_mb: u64,
+    reserved_mb: Mutex<u64>,
+    freed: Condvar,
+}
+
+fn budget() -> &'static Budget {
+    static BUDGET: OnceLock<Budget> = OnceLock::new();
+    BUDGET.get_or_init(|| {
+        let total_mb = std::env::var("EVONAS_MEMORY_MB")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|&v| v > 0)
+            .or_else(|| available_mb().map(|a| a / 100 * 85))
+            .unwrap_or(u64::MAX);
+        Budget {
+            total_mb,
+            reserved_mb: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    })
+}
+
+/// The memory evaluations may hold at once, MB (see the module documentation).
+pub fn budget_mb() -> u64 {
+    budget().total_mb
+}
+
+/// Memory the system reports available (`MemAvailable` in `/proc/meminfo`), MB.
+pub fn available_mb() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024)
 }
 
 /// One evaluation's memory account: threads [enter](MeterHandle::enter) it, allocations on them are
@@ -156,12 +218,50 @@ pub struct OutOfMemory {
 pub struct Meter {
     slot: Option<usize>,
     limit_mb: u64,
+    /// MB reserved from the budget, given back on drop.
+    reserved_mb: u64,
 }
 
 impl Meter {
-    /// A fresh account with a limit of `limit_mb` MB, or an unmetered one when every account
-    /// is in use or allocations are not measured.
-    pub fn new(limit_mb: u64) -> Self {
+    /// An account for an evaluation limited to `limit_mb` MB, admitted against the process
+    /// budget: waits while the evaluations already admitted leave too little of it; capped at
+    /// the budget when the limit alone is more. Unmetered (and not waiting) when allocations are
+    /// not measured or every account is in use.
+    pub fn admit(limit_mb: u64) -> Self {
+        if !active() {
+            return Meter {
+                slot: None,
+                limit_mb,
+                reserved_mb: 0,
+            };
+        }
+        let b = budget();
+        let granted = limit_mb.min(b.total_mb);
+        let mut reserved = b.reserved_mb.lock().unwrap_or_else(PoisonError::into_inner);
+        // A lone evaluation always runs; others wait for room.
+        while *reserved > 0 && reserved.saturating_add(granted) > b.total_mb {
+            reserved = b
+                .freed
+                .wait(reserved)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        *reserved += granted;
+        drop(reserved);
+        let mut m = Self::unlimited_with(granted);
+        m.reserved_mb = granted;
+        if let Some(s) = m.slot {
+            let asked = if granted < limit_mb { limit_mb } else { 0 };
+            ACCOUNTS[s].asked_mb.store(asked, Ordering::Relaxed);
+        }
+        m
+    }
+
+    /// An account that measures without limit or admission (benchmarks, tools).
+    pub fn unlimited() -> Self {
+        Self::unlimited_with(u64::MAX)
+    }
+
+    fn unlimited_with(limit_mb: u64) -> Self {
         let slot = active()
             .then(|| {
                 ACCOUNTS.iter().position(|a| {
@@ -180,8 +280,13 @@ impl Meter {
                 .and_then(|m| m.checked_mul(MB))
                 .unwrap_or(usize::MAX);
             a.limit.store(bytes, Ordering::Relaxed);
+            a.asked_mb.store(0, Ordering::Relaxed);
         }
-        Meter { slot, limit_mb }
+        Meter {
+            slot,
+            limit_mb,
+            reserved_mb: 0,
+        }
     }
 
     /// Whether allocations are charged to this meter.
@@ -207,7 +312,7 @@ impl Meter {
         self.peak_bytes().div_ceil(MB as u64)
     }
 
-    /// The limit in MB.
+    /// The limit in MB (the budget, when that is lower than the limit asked for).
     pub fn limit_mb(&self) -> u64 {
         self.limit_mb
     }
@@ -219,6 +324,12 @@ impl Drop for Meter {
             let a = &ACCOUNTS[s];
             a.limit.store(usize::MAX, Ordering::Relaxed);
             a.in_use.store(false, Ordering::Release);
+        }
+        if self.reserved_mb > 0 {
+            let b = budget();
+            let mut reserved = b.reserved_mb.lock().unwrap_or_else(PoisonError::into_inner);
+            *reserved = reserved.saturating_sub(self.reserved_mb);
+            b.freed.notify_all();
         }
     }
 }
@@ -248,9 +359,11 @@ pub fn check() -> Result<(), OutOfMemory> {
     if peak <= limit {
         return Ok(());
     }
+    let asked = a.asked_mb.load(Ordering::Relaxed);
     Err(OutOfMemory {
         used_mb: (peak as u64).div_ceil(MB as u64),
         limit_mb: (limit / MB) as u64,
+        asked_mb: (asked > 0).then_some(asked),
     })
 }
 

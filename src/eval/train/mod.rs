@@ -349,7 +349,7 @@ pub fn guarded<T: Send>(
     threads: usize,
     f: impl FnOnce() -> Result<T, TrainError> + Send,
 ) -> Result<T, TrainError> {
-    metered(threads, &Meter::new(u64::MAX), f)
+    metered(threads, &Meter::unlimited(), f)
 }
 
 /// Runs `f` like [`guarded`], with every thread of its pool charging `meter`: code inside
@@ -373,8 +373,21 @@ pub fn metered<T: Send>(
         .exit_handler(|_| memory::leave())
         .build()
         .map_err(|_| TrainError::Threads(threads))?;
-    pool.install(|| {
-        catch_unwind(AssertUnwindSafe(f))
+    let run = || {
+        pool.install(|| {
+            catch_unwind(AssertUnwindSafe(f))
+                .unwrap_or_else(|p| Err(TrainError::Panic(panic_message(p.as_ref()))))
+        })
+    };
+    // Entered from a plain thread: a rayon worker (a campaign's evaluation pool) that calls
+    // `install` steals its own pool's jobs while it waits, which would start a second
+    // evaluation on this stack, waiting for memory this one holds.
+    if rayon::current_thread_index().is_none() {
+        return run();
+    }
+    std::thread::scope(|s| {
+        s.spawn(run)
+            .join()
             .unwrap_or_else(|p| Err(TrainError::Panic(panic_message(p.as_ref()))))
     })
 }
@@ -389,7 +402,7 @@ pub fn train_flex(
     seed: u64,
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<TrainReport, TrainError> {
-    let meter = Meter::new(config.max_memory_mb);
+    let meter = Meter::admit(config.max_memory_mb);
     let mut report = metered(config.threads, &meter, || {
         let mut backend = BurnFlex::new(config.optimizer_spec());
         train(&mut backend, net, splits, config, seed, progress)
