@@ -13,7 +13,31 @@ fn table_dir() -> Option<PathBuf> {
     shared_data("nb201/nb201_cifar10_valid_200ep.csv").map(|p| p.parent().unwrap().to_path_buf())
 }
 
-fn config(table: &Path, name: &str, extra: &str) -> String {
+/// What scores the candidates of a test campaign: the data-free mock (always), and the
+/// NAS-Bench-201 table (when `../shared/data` is there; required under CI).
+pub enum Eval {
+    Mock,
+    Table(PathBuf),
+}
+
+impl Eval {
+    /// The `[evaluator]` table, with `noise` points of per-evaluation noise seeded by 9.
+    fn section(&self, noise: f64) -> String {
+        match self {
+            Eval::Mock => format!("kind = \"mock\"\nsim_seconds = 150\nnoise = {noise}\nseed = 9\n"),
+            Eval::Table(t) => format!(
+                "kind = \"nb201-table\"\npath = \"{}\"\ndataset = \"cifar10-valid\"\nnoise = {noise}\nnoise_seed = 9\n",
+                t.display()
+            ),
+        }
+    }
+}
+
+fn config(eval: &Eval, name: &str, extra: &str) -> String {
+    config_with_noise(eval, name, extra, 0.0)
+}
+
+fn config_with_noise(eval: &Eval, name: &str, extra: &str, noise: f64) -> String {
     format!(
         r#"name = "{name}"
 space = "nb201"
@@ -25,11 +49,8 @@ sample = 3
 [budget]
 simulated_seconds = 60000
 [evaluator]
-kind = "nb201-table"
-path = "{}"
-dataset = "cifar10-valid"
-{extra}"#,
-        table.display()
+{}{extra}"#,
+        eval.section(noise)
     )
 }
 
@@ -70,9 +91,7 @@ fn run_search(cfg: &Path, store: &Path) -> String {
     search(cfg, store).ok()
 }
 
-#[test]
-fn search_status_and_determinism_across_threads() {
-    let Some(table) = table_dir() else { return };
+fn search_status_and_determinism_across_threads(table: &Eval) {
     let dir = tempdir();
     let mut digests = Vec::new();
     for threads in [1, 2] {
@@ -109,21 +128,18 @@ fn search_status_and_determinism_across_threads() {
     assert!(again.contains("already finished"), "{again}");
 }
 
-#[test]
-fn sigkill_at_random_moments_then_resume_ends_where_the_uninterrupted_run_does() {
-    kill_and_resume("", 25);
+fn sigkill_at_random_moments_then_resume_ends_where_the_uninterrupted_run_does(table: &Eval) {
+    kill_and_resume(table, "", 25);
 }
 
 /// Rounds of 4 evaluated on 2 threads: kills also land between the slots of a round.
-#[test]
-fn sigkill_during_parallel_rounds_then_resume_ends_where_the_uninterrupted_run_does() {
-    kill_and_resume("[parallel]\nround_size = 4\nthreads = 2\n", 20);
+fn sigkill_during_parallel_rounds_then_resume_ends_where_the_uninterrupted_run_does(table: &Eval) {
+    kill_and_resume(table, "[parallel]\nround_size = 4\nthreads = 2\n", 20);
 }
 
-fn kill_and_resume(extra: &str, wanted: u32) {
-    let Some(table) = table_dir() else { return };
+fn kill_and_resume(table: &Eval, extra: &str, wanted: u32) {
     let dir = tempdir();
-    let cfg = write(&dir, "kill.toml", &config(&table, "kill", extra));
+    let cfg = write(&dir, "kill.toml", &config(table, "kill", extra));
     // The reference: one uninterrupted run.
     let reference_store = dir.path().join("reference");
     run_search(&cfg, &reference_store);
@@ -222,14 +238,12 @@ fn kill_and_resume(extra: &str, wanted: u32) {
     assert!(killed.len() as u64 >= resumed["evaluations"].as_u64().unwrap());
 }
 
-#[test]
-fn ctrl_c_saves_and_resume_continues_the_same_search() {
-    let Some(table) = table_dir() else { return };
+fn ctrl_c_saves_and_resume_continues_the_same_search(table: &Eval) {
     let dir = tempdir();
     let cfg = write(
         &dir,
         "int.toml",
-        &config(&table, "int", "").replace(
+        &config(table, "int", "").replace(
             "simulated_seconds = 60000",
             "simulated_seconds = 3000000\nproposals = 20000",
         ),
@@ -292,14 +306,12 @@ fn ctrl_c_saves_and_resume_continues_the_same_search() {
     assert_eq!(outcome(&status(&store, "int")), outcome(&reference));
 }
 
-#[test]
-fn a_second_campaign_reuses_the_cache() {
-    let Some(table) = table_dir() else { return };
+fn a_second_campaign_reuses_the_cache(table: &Eval) {
     let dir = tempdir();
     let store = dir.path().join("store");
     // A proposal budget, so both campaigns look at as many candidates.
     let by_proposals = |name: &str| {
-        config(&table, name, "").replace("simulated_seconds = 60000", "proposals = 400")
+        config(table, name, "").replace("simulated_seconds = 60000", "proposals = 400")
     };
     let first = write(&dir, "a.toml", &by_proposals("first"));
     run_search(&first, &store);
@@ -371,17 +383,15 @@ fn a_second_campaign_reuses_the_cache() {
     assert_eq!(imported["history_digest"], warm["history_digest"]);
 }
 
-#[test]
-fn same_name_with_another_config_is_refused() {
-    let Some(table) = table_dir() else { return };
+fn same_name_with_another_config_is_refused(table: &Eval) {
     let dir = tempdir();
     let store = dir.path().join("store");
-    let a = write(&dir, "a.toml", &config(&table, "same", ""));
+    let a = write(&dir, "a.toml", &config(table, "same", ""));
     run_search(&a, &store);
     let b = write(
         &dir,
         "b.toml",
-        &config(&table, "same", "").replace("sample = 3", "sample = 5"),
+        &config(table, "same", "").replace("sample = 3", "sample = 5"),
     );
     let err = search(&b, &store).fails();
     assert!(err.contains("different config"), "{err}");
@@ -396,12 +406,10 @@ fn same_name_with_another_config_is_refused() {
     );
 }
 
-#[test]
-fn bad_stores_give_clear_errors_and_keep_their_data() {
-    let Some(table) = table_dir() else { return };
+fn bad_stores_give_clear_errors_and_keep_their_data(table: &Eval) {
     let dir = tempdir();
     let store = dir.path().join("store");
-    let cfg = write(&dir, "a.toml", &config(&table, "keep", ""));
+    let cfg = write(&dir, "a.toml", &config(table, "keep", ""));
     run_search(&cfg, &store);
     let before = status(&store, "keep");
     // In use by another process: this test process holds it open.
@@ -512,25 +520,29 @@ fn bad_campaign_configs_are_named() {
         err.contains("bad.toml") && err.contains("annealing"),
         "{err}"
     );
-    let no_budget = config(Path::new("/nowhere"), "x", "").replace("simulated_seconds = 60000", "");
+    let no_budget = config(&Eval::Table(PathBuf::from("/nowhere")), "x", "")
+        .replace("simulated_seconds = 60000", "");
     let err = search_fails("nobudget.toml", &no_budget);
     assert!(err.contains("no limit"), "{err}");
-    let err = search_fails("notable.toml", &config(Path::new("/nowhere"), "x", ""));
+    let err = search_fails(
+        "notable.toml",
+        &config(&Eval::Table(PathBuf::from("/nowhere")), "x", ""),
+    );
     assert!(
         err.contains("/nowhere") && err.contains("nb201_cifar10_valid_200ep.csv"),
         "{err}"
     );
 }
 
-#[test]
-fn cache_policies_off_aggregate_and_forgetful() {
-    let Some(table) = table_dir() else { return };
+fn cache_policies_off_aggregate_and_forgetful(table: &Eval) {
     let dir = tempdir();
     let run = |policy: &str| {
         let store = dir.path().join(policy.replace(':', "_"));
-        let text = config(&table, "p", &format!("[cache]\npolicy = \"{policy}\"\n")).replace(
-            "dataset = \"cifar10-valid\"",
-            "dataset = \"cifar10-valid\"\nnoise = 0.5\nnoise_seed = 9",
+        let text = config_with_noise(
+            table,
+            "p",
+            &format!("[cache]\npolicy = \"{policy}\"\n"),
+            0.5,
         );
         let cfg = write(&dir, &format!("{}.toml", policy.replace(':', "_")), &text);
         run_search(&cfg, &store);
@@ -569,14 +581,12 @@ fn cache_policies_off_aggregate_and_forgetful() {
     assert!(once["hit_rate"].as_f64() > agg["hit_rate"].as_f64());
 }
 
-#[test]
-fn a_campaign_that_only_finds_known_functions_stops_as_stalled() {
-    let Some(table) = table_dir() else { return };
+fn a_campaign_that_only_finds_known_functions_stops_as_stalled(table: &Eval) {
     let dir = tempdir();
     let cfg = write(
         &dir,
         "stall.toml",
-        &config(&table, "stall", "")
+        &config(table, "stall", "")
             .replace("population = 10\nsample = 3", "population = 5\nsample = 5")
             .replace(
                 "simulated_seconds = 60000",
@@ -594,11 +604,9 @@ fn a_campaign_that_only_finds_known_functions_stops_as_stalled() {
         .contains("dedup_patience"));
 }
 
-#[test]
-fn logs_are_json_lines_with_log_json_and_plain_lines_otherwise() {
-    let Some(table) = table_dir() else { return };
+fn logs_are_json_lines_with_log_json_and_plain_lines_otherwise(table: &Eval) {
     let dir = tempdir();
-    let cfg = write(&dir, "logs.toml", &config(&table, "logs", ""));
+    let cfg = write(&dir, "logs.toml", &config(table, "logs", ""));
     let store = dir.path().join("store");
     let run = evonas(
         &[
@@ -665,3 +673,36 @@ fn logs_are_json_lines_with_log_json_and_plain_lines_otherwise() {
     .stderr;
     assert!(!quiet.contains("proposals"), "{quiet}");
 }
+
+/// Each campaign test runs on the mock evaluator (no data needed) and on the NAS-Bench-201 table.
+macro_rules! on_both_evaluators {
+    ($($name:ident),* $(,)?) => {
+        mod on_mock {
+            $(#[test]
+            fn $name() {
+                super::$name(&super::Eval::Mock);
+            })*
+        }
+        mod on_nb201_table {
+            $(#[test]
+            fn $name() {
+                if let Some(t) = super::table_dir() {
+                    super::$name(&super::Eval::Table(t));
+                }
+            })*
+        }
+    };
+}
+
+on_both_evaluators!(
+    search_status_and_determinism_across_threads,
+    ctrl_c_saves_and_resume_continues_the_same_search,
+    a_second_campaign_reuses_the_cache,
+    same_name_with_another_config_is_refused,
+    bad_stores_give_clear_errors_and_keep_their_data,
+    cache_policies_off_aggregate_and_forgetful,
+    a_campaign_that_only_finds_known_functions_stops_as_stalled,
+    logs_are_json_lines_with_log_json_and_plain_lines_otherwise,
+    sigkill_at_random_moments_then_resume_ends_where_the_uninterrupted_run_does,
+    sigkill_during_parallel_rounds_then_resume_ends_where_the_uninterrupted_run_does,
+);

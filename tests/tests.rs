@@ -13,5 +13,6 @@ mod hash;
 mod memory;
 mod properties;
 mod reference_data;
+mod registry;
 mod train;
 mod util;

@@ -814,11 +814,8 @@ fn the_quickstart_config_is_valid_and_trains_on_synthetic_data() {
     let c =
         evonas::search::CampaignConfig::parse(evonas::search::config::QUICKSTART, "<quickstart>")
             .unwrap();
-    assert!(matches!(
-        c.evaluator,
-        evonas::search::config::EvaluatorConfig::Train(ref t)
-            if t.data == evonas::eval::train::config::DataFormat::Synthetic
-    ));
+    let t: TrainConfig = c.evaluator.decode("train").unwrap();
+    assert_eq!(t.data, evonas::eval::train::config::DataFormat::Synthetic);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use evonas::eval::train::{self, Progress, Splits, TrainConfig, TrainReport};
 use evonas::ir::{cost, Network};
-use evonas::search::config::{EvaluatorConfig, QUICKSTART};
+use evonas::search::config::QUICKSTART;
 use evonas::search::results::found;
 use evonas::search::CampaignConfig;
 use evonas::space::{AnySpace, Knobs};
@@ -290,12 +290,17 @@ pub fn retrain(a: RetrainArgs) -> anyhow::Result<ExitCode> {
     };
     let cfg: CampaignConfig = serde_json::from_value(header.effective_config.clone())
         .with_context(|| format!("campaign `{}`: stored config", a.name))?;
-    let EvaluatorConfig::Train(mut config) = cfg.evaluator.clone() else {
+    if cfg.evaluator.kind != "train" {
         bail!(
-            "campaign `{}` does not train its candidates (its evaluator is a table); retrain needs [evaluator] kind = \"train\"",
-            a.name
+            "campaign `{}` does not train its candidates (its evaluator is {:?}); retrain needs [evaluator] kind = \"train\"",
+            a.name,
+            cfg.evaluator.kind
         );
-    };
+    }
+    let mut config: TrainConfig = cfg
+        .evaluator
+        .decode("train")
+        .map_err(|m| anyhow::anyhow!("campaign `{}`: stored config: {m}", a.name))?;
     let best = found(&store, &a.name)?;
     drop(store);
     if best.is_empty() {

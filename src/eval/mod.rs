@@ -7,6 +7,8 @@
 
 pub mod data;
 pub mod memory;
+pub mod mock;
+pub mod registry;
 pub mod table;
 pub mod train;
 

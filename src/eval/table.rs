@@ -62,6 +62,17 @@ pub struct TableConfig {
     pub sim_epochs: f64,
 }
 
+impl crate::eval::registry::EvaluatorSettings for TableConfig {
+    fn resolve_relative_to(&mut self, dir: &std::path::Path) {
+        if self.path.is_relative() && !self.path.exists() {
+            let alt = dir.join(&self.path);
+            if alt.exists() {
+                self.path = alt;
+            }
+        }
+    }
+}
+
 /// Why the table cannot be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {

@@ -15,10 +15,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::config::{CampaignConfig, ConfigError, EvaluatorConfig};
+use super::config::{CampaignConfig, ConfigError, EvaluatorSpec};
 use super::strategy::{self, Strategy};
-use crate::eval::table::{Nb201Table, TableError};
-use crate::eval::train::TrainEvaluator;
+use crate::eval::registry::{BuildError, Registry};
 use crate::eval::{unix_now, EvalRecord, Evaluator, Outcome, Task};
 use crate::hash::FunctionalHash;
 use crate::space::{AnyGenotype, AnySpace, SpaceError};
@@ -41,12 +40,17 @@ pub enum SearchError {
     /// The config is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The evaluator's table cannot be loaded.
-    #[error(transparent)]
-    Table(#[from] TableError),
-    /// The training data cannot be loaded.
-    #[error("[evaluator] data: {0}")]
-    Data(#[from] crate::eval::data::DataError),
+    /// The evaluator cannot be built (its table or data cannot be loaded).
+    #[error("[evaluator] {0}")]
+    Evaluator(BuildError),
+    /// The stored or given `[evaluator] kind` is not in the registry.
+    #[error("[evaluator] kind {kind:?} is unknown; known kinds: {known}")]
+    UnknownKind {
+        /// The kind.
+        kind: String,
+        /// The registry's kinds.
+        known: String,
+    },
     /// A campaign of that name exists with another config.
     #[error("campaign `{name}` already exists in this store with a different config; choose another name (--name) or resume it with `evonas resume {name}`")]
     ConfigMismatch {
@@ -93,12 +97,18 @@ pub enum End {
     Interrupted,
 }
 
-/// Builds the evaluator a config asks for.
-pub fn evaluator(config: &EvaluatorConfig) -> Result<Box<dyn Evaluator>, SearchError> {
-    match config {
-        EvaluatorConfig::Nb201Table(t) => Ok(Box::new(Nb201Table::load(t.clone())?)),
-        EvaluatorConfig::Train(t) => Ok(Box::new(TrainEvaluator::new(t.clone())?)),
-    }
+/// Builds the evaluator a config asks for, from `registry`.
+pub fn evaluator(
+    spec: &EvaluatorSpec,
+    registry: &Registry,
+) -> Result<Box<dyn Evaluator>, SearchError> {
+    let Some(kind) = registry.get(&spec.kind) else {
+        return Err(SearchError::UnknownKind {
+            kind: spec.kind.clone(),
+            known: registry.names().join(", "),
+        });
+    };
+    kind.build(&spec.settings).map_err(SearchError::Evaluator)
 }
 
 /// A campaign ready to run (new or resumed).
@@ -124,11 +134,22 @@ fn config_json(config: &CampaignConfig) -> serde_json::Value {
 
 impl<'a> Campaign<'a> {
     /// Starts campaign `config.name`, or resumes it if the store holds an unfinished campaign
-    /// of that name with the same config. `config_toml` is stored verbatim.
+    /// of that name with the same config. `config_toml` is stored verbatim. Built-in
+    /// evaluator kinds only; see [`Campaign::open_with`].
     pub fn open(
         store: &'a Store,
         config: CampaignConfig,
         config_toml: &str,
+    ) -> Result<Campaign<'a>, SearchError> {
+        Self::open_with(store, config, config_toml, &Registry::builtin())
+    }
+
+    /// [`Campaign::open`] with the evaluator kinds of `registry`.
+    pub fn open_with(
+        store: &'a Store,
+        config: CampaignConfig,
+        config_toml: &str,
+        registry: &Registry,
     ) -> Result<Campaign<'a>, SearchError> {
         let space = AnySpace::load(&config.space)?;
         let existing = store.campaign(&config.name)?;
@@ -139,7 +160,7 @@ impl<'a> Campaign<'a> {
                 });
             }
         }
-        let evaluator = evaluator(&config.evaluator)?;
+        let evaluator = evaluator(&config.evaluator, registry)?;
         let protocol = evaluator.protocol().fingerprint();
         let threads = config
             .parallel
@@ -224,8 +245,17 @@ impl<'a> Campaign<'a> {
         })
     }
 
-    /// Reopens a stored campaign from its own stored config.
+    /// Reopens a stored campaign from its own stored config (built-in evaluator kinds).
     pub fn resume(store: &'a Store, name: &str) -> Result<Campaign<'a>, SearchError> {
+        Self::resume_with(store, name, &Registry::builtin())
+    }
+
+    /// [`Campaign::resume`] with the evaluator kinds of `registry`.
+    pub fn resume_with(
+        store: &'a Store,
+        name: &str,
+        registry: &Registry,
+    ) -> Result<Campaign<'a>, SearchError> {
         let Some(h) = store.campaign(name)? else {
             let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
             return Err(SearchError::Unknown {
@@ -245,7 +275,7 @@ impl<'a> Campaign<'a> {
                     message: e.to_string(),
                 }
             })?;
-        Campaign::open(store, config, &h.config_toml)
+        Campaign::open_with(store, config, &h.config_toml, registry)
     }
 
     /// The current header.

@@ -22,8 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::eval::table::TableConfig;
-use crate::eval::train::TrainConfig;
+use crate::eval::registry::{Registry, Settings};
 use crate::space::Knobs;
 use crate::store::cache::CachePolicy;
 
@@ -97,16 +96,47 @@ impl Default for BudgetConfig {
     }
 }
 
-/// `[evaluator]`.
+/// `[evaluator]`: a `kind` from the [`Registry`] and its settings. After
+/// [`CampaignConfig::parse_with`] the settings are canonical (checked, defaults filled in,
+/// relative paths resolved), and that form is what a campaign stores and compares on resume.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", deny_unknown_fields)]
-pub enum EvaluatorConfig {
-    /// NAS-Bench-201 table lookups.
-    #[serde(rename = "nb201-table")]
-    Nb201Table(TableConfig),
-    /// Training on data (burn-flex).
-    #[serde(rename = "train")]
-    Train(TrainConfig),
+pub struct EvaluatorSpec {
+    /// The registry name (`nb201-table`, `train`, or one registered by the program).
+    pub kind: String,
+    /// Every other key of the table.
+    #[serde(flatten)]
+    pub settings: Settings,
+}
+
+impl EvaluatorSpec {
+    /// The settings as the type `C`, when `kind` is `expected` (e.g. a command that only
+    /// works with training protocols).
+    pub fn decode<C: serde::de::DeserializeOwned>(&self, expected: &str) -> Result<C, String> {
+        if self.kind != expected {
+            return Err(format!(
+                "[evaluator] kind is {:?}, this needs kind = {expected:?}",
+                self.kind
+            ));
+        }
+        serde_json::from_value(serde_json::Value::Object(self.settings.clone()))
+            .map_err(|e| format!("[evaluator] {e}"))
+    }
+
+    /// Checks the kind against `registry` and makes the settings canonical.
+    fn normalize(&mut self, registry: &Registry, base: Option<&Path>) -> Result<(), String> {
+        let Some(kind) = registry.get(&self.kind) else {
+            return Err(format!(
+                "[evaluator] kind {:?} is unknown; known kinds: {}",
+                self.kind,
+                registry.names().join(", ")
+            ));
+        };
+        let settings = std::mem::take(&mut self.settings);
+        self.settings = kind
+            .normalize(settings, base)
+            .map_err(|m| format!("[evaluator] {m}"))?;
+        Ok(())
+    }
 }
 
 /// `[cache]`.
@@ -170,7 +200,7 @@ pub struct CampaignConfig {
     /// Stopping budgets.
     pub budget: BudgetConfig,
     /// How candidates are scored.
-    pub evaluator: EvaluatorConfig,
+    pub evaluator: EvaluatorSpec,
     /// Cache policy.
     #[serde(default)]
     pub cache: CacheConfig,
@@ -209,36 +239,51 @@ pub enum ConfigError {
 }
 
 impl CampaignConfig {
-    /// Parses config text; `origin` names it in errors.
+    /// Parses config text with the built-in evaluator kinds; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let config: CampaignConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        Self::parse_with(text, origin, &Registry::builtin())
+    }
+
+    /// Parses config text, reading `[evaluator]` with `registry`.
+    pub fn parse_with(text: &str, origin: &str, registry: &Registry) -> Result<Self, ConfigError> {
+        Self::parse_in(text, origin, registry, None)
+    }
+
+    fn parse_in(
+        text: &str,
+        origin: &str,
+        registry: &Registry,
+        base: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let mut config: CampaignConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
+        config
+            .evaluator
+            .normalize(registry, base)
+            .map_err(|message| ConfigError::Invalid {
+                origin: origin.to_string(),
+                message,
+            })?;
         config.check(origin)?;
         Ok(config)
     }
 
+    /// Reads and parses a config file with the built-in evaluator kinds.
+    pub fn load(path: &Path) -> Result<(Self, String), ConfigError> {
+        Self::load_with(path, &Registry::builtin())
+    }
+
     /// Reads and parses a config file; relative evaluator paths that do not exist from the
     /// current directory are taken relative to the file's folder.
-    pub fn load(path: &Path) -> Result<(Self, String), ConfigError> {
+    pub fn load_with(path: &Path, registry: &Registry) -> Result<(Self, String), ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config = Self::parse(&text, &path.display().to_string())?;
         let dir = path.parent().unwrap_or(Path::new("."));
-        match &mut config.evaluator {
-            EvaluatorConfig::Nb201Table(t) => {
-                if t.path.is_relative() && !t.path.exists() {
-                    let alt = dir.join(&t.path);
-                    if alt.exists() {
-                        t.path = alt;
-                    }
-                }
-            }
-            EvaluatorConfig::Train(t) => t.resolve_relative_to(dir),
-        }
+        let config = Self::parse_in(&text, &path.display().to_string(), registry, Some(dir))?;
         Ok((config, text))
     }
 
@@ -290,12 +335,6 @@ impl CampaignConfig {
         }
         if self.parallel.round_size == 0 || self.parallel.round_size > 4096 {
             return bad("[parallel] round_size must be between 1 and 4096".into());
-        }
-        if let EvaluatorConfig::Train(t) = &self.evaluator {
-            t.check().map_err(|message| ConfigError::Invalid {
-                origin: origin.to_string(),
-                message,
-            })?;
         }
         if self.parallel.threads == Some(0) {
             return bad("[parallel] threads must be at least 1".into());

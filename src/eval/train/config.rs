@@ -182,6 +182,15 @@ impl Default for TrainConfig {
     }
 }
 
+impl crate::eval::registry::EvaluatorSettings for TrainConfig {
+    fn check(&self) -> Result<(), String> {
+        TrainConfig::check(self)
+    }
+    fn resolve_relative_to(&mut self, dir: &Path) {
+        TrainConfig::resolve_relative_to(self, dir);
+    }
+}
+
 impl TrainConfig {
     /// The optimizer as the backend applies it.
     pub fn optimizer_spec(&self) -> OptimizerSpec {

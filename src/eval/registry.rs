@@ -1,0 +1,202 @@
+//! Evaluators by name: the `[evaluator]` table of a campaign names a `kind`, and a [`Registry`]
+//! turns the table into a `Box<dyn Evaluator>`. The search sees only that box, so a library
+//! user or a test adds an evaluator without touching the search:
+//!
+//! ```
+//! use evonas::eval::registry::{typed, EvaluatorSettings, Registry};
+//! use evonas::eval::{Evaluator, Outcome, Protocol, Task};
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// Scores a network by its parameter count (smaller is better).
+//! #[derive(Serialize, Deserialize)]
+//! #[serde(deny_unknown_fields)]
+//! struct Small {
+//!     scale: f64,
+//! }
+//! impl EvaluatorSettings for Small {}
+//!
+//! struct SmallEvaluator(Protocol, f64);
+//! impl Evaluator for SmallEvaluator {
+//!     fn protocol(&self) -> &Protocol {
+//!         &self.0
+//!     }
+//!     fn evaluate(&self, task: &Task<'_>) -> Outcome {
+//!         let params = evonas::ir::cost(task.network).params as f64;
+//!         Outcome::Done {
+//!             fitness: -self.1 * params,
+//!             metrics: Default::default(),
+//!             curves: Default::default(),
+//!             simulated_seconds: 0.0,
+//!             wall_seconds: 0.0,
+//!         }
+//!     }
+//! }
+//!
+//! let mut registry = Registry::builtin();
+//! registry.register(typed("small", |s: Small| {
+//!     let protocol = Protocol {
+//!         description: serde_json::json!({ "kind": "small", "scale": s.scale }),
+//!     };
+//!     Ok(Box::new(SmallEvaluator(protocol, s.scale)))
+//! }));
+//! let config = evonas::search::CampaignConfig::parse_with(
+//!     "name = \"c\"\nspace = \"nb201\"\n[strategy]\nkind = \"random\"\n\
+//!      [budget]\nevaluations = 5\n[evaluator]\nkind = \"small\"\nscale = 2.0\n",
+//!     "<doc>",
+//!     &registry,
+//! )?;
+//! assert_eq!(config.evaluator.kind, "small");
+//! # Ok::<(), evonas::search::config::ConfigError>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use super::Evaluator;
+
+/// An evaluator's settings: the `[evaluator]` table without `kind`, in its canonical form
+/// (defaults filled in, relative paths resolved). Stored with each campaign.
+pub type Settings = serde_json::Map<String, serde_json::Value>;
+
+/// Why an evaluator could not be built from valid settings (missing data, unreadable table).
+pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One kind of evaluator: how to read its settings and build it.
+pub trait EvaluatorKind: Send + Sync {
+    /// The `kind` value that selects it.
+    fn kind(&self) -> &str;
+    /// Checks `settings`, fills in defaults and resolves relative paths against `base` (the
+    /// config file's folder, when there is one): the canonical settings. The message names the
+    /// offending key.
+    fn normalize(&self, settings: Settings, base: Option<&Path>) -> Result<Settings, String>;
+    /// Builds the evaluator from canonical settings.
+    fn build(&self, settings: &Settings) -> Result<Box<dyn Evaluator>, BuildError>;
+}
+
+/// Settings read with serde: [`typed`] turns a settings type and a constructor into an
+/// [`EvaluatorKind`].
+pub trait EvaluatorSettings: Serialize + DeserializeOwned {
+    /// Range checks serde cannot make; the message names the key.
+    fn check(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Makes relative paths relative to `dir` when they do not exist as given.
+    fn resolve_relative_to(&mut self, _dir: &Path) {}
+}
+
+/// An [`EvaluatorKind`] from a settings type `C` and a constructor.
+pub struct Typed<C, F> {
+    kind: String,
+    build: F,
+    settings: PhantomData<fn() -> C>,
+}
+
+/// The evaluator kind `kind`, whose settings are a `C` and which `build` constructs.
+pub fn typed<C, F>(kind: &str, build: F) -> Typed<C, F>
+where
+    C: EvaluatorSettings,
+    F: Fn(C) -> Result<Box<dyn Evaluator>, BuildError> + Send + Sync,
+{
+    Typed {
+        kind: kind.to_string(),
+        build,
+        settings: PhantomData,
+    }
+}
+
+fn decode<C: DeserializeOwned>(settings: Settings) -> Result<C, String> {
+    serde_path_to_error::deserialize(serde_json::Value::Object(settings)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // serde names an unknown key itself; the path would say it twice.
+        if path == "." || inner.starts_with("unknown field") {
+            inner
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
+impl<C, F> EvaluatorKind for Typed<C, F>
+where
+    C: EvaluatorSettings,
+    F: Fn(C) -> Result<Box<dyn Evaluator>, BuildError> + Send + Sync,
+{
+    fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    fn normalize(&self, settings: Settings, base: Option<&Path>) -> Result<Settings, String> {
+        let mut c: C = decode(settings)?;
+        c.check()?;
+        if let Some(dir) = base {
+            c.resolve_relative_to(dir);
+        }
+        match serde_json::to_value(&c) {
+            Ok(serde_json::Value::Object(m)) => Ok(m),
+            Ok(other) => Err(format!("settings must be a table, not {other}")),
+            Err(e) => Err(format!("settings cannot be stored: {e}")),
+        }
+    }
+
+    fn build(&self, settings: &Settings) -> Result<Box<dyn Evaluator>, BuildError> {
+        let c: C = decode(settings.clone())?;
+        (self.build)(c)
+    }
+}
+
+/// Evaluator kinds by name.
+#[derive(Clone, Default)]
+pub struct Registry {
+    kinds: BTreeMap<String, Arc<dyn EvaluatorKind>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.kinds.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// No kinds at all.
+    pub fn empty() -> Self {
+        Registry::default()
+    }
+
+    /// The kinds evonas ships: `nb201-table`, `train` and `mock`.
+    pub fn builtin() -> Self {
+        let mut r = Registry::empty();
+        r.register(typed("mock", |c: super::mock::MockConfig| {
+            Ok(Box::new(super::mock::Mock::new(c)))
+        }));
+        r.register(typed("nb201-table", |c: super::table::TableConfig| {
+            Ok(Box::new(super::table::Nb201Table::load(c)?))
+        }));
+        r.register(typed("train", |c: super::train::TrainConfig| {
+            let e = super::train::TrainEvaluator::new(c).map_err(|e| format!("data: {e}"))?;
+            Ok(Box::new(e))
+        }));
+        r
+    }
+
+    /// Adds (or replaces) a kind.
+    pub fn register(&mut self, kind: impl EvaluatorKind + 'static) -> &mut Self {
+        self.kinds.insert(kind.kind().to_string(), Arc::new(kind));
+        self
+    }
+
+    /// The kind named `name`.
+    pub fn get(&self, name: &str) -> Option<&dyn EvaluatorKind> {
+        self.kinds.get(name).map(|k| k.as_ref())
+    }
+
+    /// Every registered kind's name, sorted.
+    pub fn names(&self) -> Vec<&str> {
+        self.kinds.keys().map(String::as_str).collect()
+    }
+}
