@@ -7,6 +7,7 @@ static ALLOC: evonas::eval::memory::CountingAlloc = evonas::eval::memory::Counti
 mod bad_input;
 mod campaign;
 mod cli;
+mod compat;
 mod data;
 mod export;
 mod hash;
