@@ -99,7 +99,7 @@ fn search_status_and_determinism_across_threads(table: &Eval) {
             &dir,
             &format!("c{threads}.toml"),
             &config(
-                &table,
+                table,
                 "det",
                 &format!("[parallel]\nround_size = 4\nthreads = {threads}\n"),
             ),
