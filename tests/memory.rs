@@ -430,3 +430,38 @@ max_memory_mb = 4096
     let peak = out["record"]["peak_memory_mb"].as_u64().unwrap();
     assert!(peak > 40 && peak < 2000, "{peak}");
 }
+
+/// The memory limit decides which networks fail, so it separates protocols (except the
+/// default, left out so caches made before keep their keys); paths never enter a protocol,
+/// even paths that are not UTF-8 (which once made every such description `null`).
+#[test]
+fn protocols_hold_the_memory_limit_and_no_paths() {
+    use std::os::unix::ffi::OsStrExt;
+    let (splits, config) = synthetic(100, 64, train::config::DEFAULT_MAX_MEMORY_MB);
+    let protocol = |c: &TrainConfig| train::TrainEvaluator::protocol_for(c, &splits);
+    let default = protocol(&config);
+    assert!(default.description.get("max_memory_mb").is_none());
+    let raised = TrainConfig {
+        max_memory_mb: 8192,
+        ..config.clone()
+    };
+    assert_eq!(protocol(&raised).description["max_memory_mb"], 8192);
+    assert_ne!(protocol(&raised).fingerprint(), default.fingerprint());
+    // Two folders whose names are not UTF-8: the same data, the same protocol, never null.
+    let odd = |name: &[u8]| TrainConfig {
+        path: Some(std::ffi::OsStr::from_bytes(name).into()),
+        train_files: vec![std::ffi::OsStr::from_bytes(name).into()],
+        ..config.clone()
+    };
+    let (a, b) = (protocol(&odd(b"data\xff1")), protocol(&odd(b"data\xfe2")));
+    assert!(a.description.is_object(), "{}", a.description);
+    assert!(a.description.get("path").is_none() && a.description.get("train_files").is_none());
+    assert_eq!(a, default);
+    assert_eq!(a.fingerprint(), b.fingerprint());
+    // Another data set (another digest) is another protocol.
+    let (other, _) = synthetic(120, 64, train::config::DEFAULT_MAX_MEMORY_MB);
+    assert_ne!(
+        train::TrainEvaluator::protocol_for(&config, &other).fingerprint(),
+        default.fingerprint()
+    );
+}

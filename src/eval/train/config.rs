@@ -77,9 +77,12 @@ defaults! {
     d_beta2: f64 = 0.999;
     d_adam_eps: f64 = 1e-8;
     d_threads: usize = 1;
-    d_memory: u64 = 4096;
+    d_memory: u64 = DEFAULT_MAX_MEMORY_MB;
     d_eval_batch: usize = 256;
 }
+
+/// The default `max_memory_mb` of a training evaluation.
+pub const DEFAULT_MAX_MEMORY_MB: u64 = 4096;
 
 /// The training protocol. Its fingerprint (without paths, threads and memory limit, but with
 /// a digest of the data actually loaded) is half of every cache key.

@@ -432,17 +432,24 @@ impl TrainEvaluator {
 
     /// The protocol of `config` on `splits`: every setting that changes results, the data's
     /// digest instead of its paths, the backend and the trainer version.
+    ///
+    /// Paths are cleared before the settings are serialised: they are not part of the
+    /// protocol, and a path that is not UTF-8 would make serialisation fail (which once turned
+    /// every such description into `null`, one fingerprint for all of them).
     pub fn protocol_for(config: &TrainConfig, splits: &Splits) -> Protocol {
-        let mut d = serde_json::to_value(config).unwrap_or_default();
+        let mut c = config.clone();
+        c.path = None;
+        c.train_files.clear();
+        c.test_files.clear();
+        // Numbers, booleans and unit enums only: serialisation cannot fail.
+        let mut d = serde_json::to_value(&c).expect("path-free settings serialise");
         if let Some(m) = d.as_object_mut() {
-            for k in [
-                "path",
-                "train_files",
-                "test_files",
-                "threads",
-                "max_memory_mb",
-            ] {
-                m.remove(k);
+            // Results do not depend on the thread count. The memory limit decides which
+            // networks fail, so a failure recorded under one limit must not answer another;
+            // the default is left out so caches made before the measured guard stay reachable.
+            m.remove("threads");
+            if config.max_memory_mb == config::DEFAULT_MAX_MEMORY_MB {
+                m.remove("max_memory_mb");
             }
             m.insert("kind".into(), "train".into());
             m.insert("backend".into(), "burn-flex".into());
