@@ -265,22 +265,46 @@ fn ctrl_c_saves_and_resume_continues_the_same_search(table: &Eval) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
-    // While it runs, another process can still read its status (from the snapshot it keeps).
-    let live = evonas(
-        &[
-            "status",
-            "int",
-            "--store",
-            store.to_str().unwrap(),
-            "--json",
-        ],
-        None,
-    )
-    .ok();
-    let live: serde_json::Value = serde_json::from_str(&live).unwrap();
+    // While it runs, another process can still read its status (from the snapshot it keeps),
+    // and sees it move.
+    let read_live = || {
+        let out = evonas(
+            &[
+                "status",
+                "int",
+                "--store",
+                store.to_str().unwrap(),
+                "--json",
+            ],
+            None,
+        );
+        (out.code == 0).then(|| serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap())
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let live = loop {
+        if let Some(v) = read_live().filter(|v| v["proposals"].as_u64() > Some(0)) {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no live status within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(live["state"], "running");
     assert_eq!(live["name"], "int");
+    let moved = loop {
+        let v = read_live().expect("a live status");
+        if v["proposals"].as_u64() > live["proposals"].as_u64() {
+            break v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the live status never moved"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(moved["state"], "running");
     let pid = child.id().to_string();
     let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(sent.success());
