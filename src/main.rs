@@ -558,6 +558,11 @@ fn open_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     Ok(Store::open(dir)?)
 }
 
+/// The store in `dir`, which must exist (commands that only read never create one).
+fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<Store> {
+    Ok(Store::open_existing(dir)?)
+}
+
 /// Writes `text` to `path` atomically: a temporary file beside it, then a rename, so a reader
 /// (or a crash) never sees half a file. Creates the folder.
 fn write_atomic(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
@@ -745,10 +750,7 @@ fn report(
     out: &std::path::Path,
     store_dir: &std::path::Path,
 ) -> anyhow::Result<ExitCode> {
-    if !store_dir.exists() {
-        bail!("no store at {} (pass --store DIR)", store_dir.display());
-    }
-    let store = open_store(store_dir)?;
+    let store = open_existing_store(store_dir)?;
     let html = evonas::report::render(&store, name)?;
     let path = out.join("index.html");
     write_atomic(&path, &html)?;
@@ -757,7 +759,7 @@ fn report(
 }
 
 fn resume(name: &str, store_dir: &std::path::Path, quiet: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(store_dir)?;
+    let store = open_existing_store(store_dir)?;
     if let Some(h) = store.campaign(name)? {
         if h.state == evonas::store::campaign::CampaignState::Finished {
             println!(
@@ -775,13 +777,7 @@ fn resume(name: &str, store_dir: &std::path::Path, quiet: bool) -> anyhow::Resul
 }
 
 fn status(name: Option<&str>, store_dir: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    if !store_dir.exists() {
-        bail!(
-            "no store at {} (run `evonas search` first, or pass --store)",
-            store_dir.display()
-        );
-    }
-    let values: Vec<serde_json::Value> = match Store::open(store_dir) {
+    let values: Vec<serde_json::Value> = match Store::open_existing(store_dir) {
         Ok(store) => {
             let headers = match name {
                 Some(n) => match store.campaign(n)? {
@@ -877,7 +873,11 @@ fn cache(command: CacheCommand) -> anyhow::Result<ExitCode> {
         | CacheCommand::Import { store, .. }
         | CacheCommand::Gc { store } => store.store.clone(),
     };
-    let store = open_store(&store_dir)?;
+    // Importing may start a store; the other subcommands only read or tidy one.
+    let store = match &command {
+        CacheCommand::Import { .. } => open_store(&store_dir)?,
+        _ => open_existing_store(&store_dir)?,
+    };
     match command {
         CacheCommand::Stats { json, .. } => {
             let s = store.cache_stats()?;

@@ -216,3 +216,106 @@ fn a_user_defined_space_file_works_without_rust() {
     let shown = evonas(&["show", "--space", space], Some(arch)).ok();
     assert!(shown.contains("nor_conv_5x5(node 0)"), "{shown}");
 }
+
+/// A document written by hand with only `space`, `genotype` and `knobs` is decoded (the
+/// network from the genotype), and reads like the full document evonas writes for it.
+#[test]
+fn hand_written_documents_are_decoded() {
+    let cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|";
+    let hand = format!(
+        r#"{{"space": "nb201", "genotype": "{cell}", "knobs": {{"channels": 8, "cells": 1}}}}"#
+    );
+    // `show` and `hash` read it; its hash is the genotype's, decoded with the same knobs.
+    let shown = evonas(&["show"], Some(&hand)).ok();
+    assert!(shown.contains("params:   55362"), "{shown}");
+    let h = evonas(&["hash"], Some(&hand)).ok();
+    let first = |s: &str| s.split('\t').next().unwrap().to_string();
+    assert!(first(&h).starts_with("f2:"), "{h}");
+    // `export --arch` writes the full document for it, which reads back to the same hash.
+    let doc = evonas(&["export", "--arch", "-"], Some(&hand)).ok();
+    let docs: serde_json::Value = serde_json::from_str(&doc).unwrap();
+    assert_eq!(docs[0]["schema_version"], 1);
+    assert!(docs[0]["network"]["nodes"].as_array().unwrap().len() > 10);
+    assert_eq!(first(&evonas(&["hash"], Some(&doc)).ok()), first(&h));
+    // Errors name the field.
+    let e = evonas(
+        &["show"],
+        Some(r#"{"space": "nb201", "genotype": "|bogus~0|"}"#),
+    )
+    .fails();
+    assert!(e.contains("field `genotype`") && e.contains("bogus"), "{e}");
+    let e = evonas(
+        &["show"],
+        Some(&hand.replace("\"channels\"", "\"chanels\"")),
+    )
+    .fails();
+    assert!(e.contains("knobs") && e.contains("chanels"), "{e}");
+}
+
+/// `export --arch` takes documents from a file or stdin, without a campaign or a store.
+#[test]
+fn export_takes_documents_without_a_campaign() {
+    let dir = tempdir();
+    let docs = evonas(
+        &[
+            "sample",
+            "--space",
+            "fbnet",
+            "-n",
+            "2",
+            "--seed",
+            "1",
+            "--channels",
+            "8",
+        ],
+        None,
+    )
+    .ok();
+    let dot = evonas(&["export", "--arch", "-", "--format", "dot"], Some(&docs)).ok();
+    assert_eq!(dot.matches("digraph").count(), 2, "{dot}");
+    let file = write(&dir, "docs.jsonl", &docs);
+    let py = evonas(
+        &[
+            "export",
+            "--arch",
+            file.to_str().unwrap(),
+            "--format",
+            "pytorch",
+        ],
+        None,
+    )
+    .ok();
+    assert_eq!(py.matches("(EvonasNetwork):").count(), 2, "{py}");
+    let e = evonas(&["export", "--arch", "-"], Some("not a document")).fails();
+    assert!(e.contains("stdin: architecture 1"), "{e}");
+}
+
+/// Commands that only read never create a store folder where there is none.
+#[test]
+fn reading_commands_never_create_a_store() {
+    let dir = tempdir();
+    let missing = dir.path().join("no-store");
+    let m = missing.to_str().unwrap();
+    for args in [
+        vec!["status", "--store", m],
+        vec!["status", "x", "--store", m, "--json"],
+        vec!["export", "x", "--store", m],
+        vec![
+            "report",
+            "x",
+            "--store",
+            m,
+            "--out",
+            dir.path().join("r").to_str().unwrap(),
+        ],
+        vec!["resume", "x", "--store", m],
+        vec!["retrain", "x", "--epochs", "1", "--store", m],
+        vec!["cache", "stats", "--store", m],
+        vec!["cache", "export", "--store", m],
+        vec!["cache", "gc", "--store", m],
+    ] {
+        let e = evonas(&args, None).fails();
+        assert!(e.contains("no store at"), "{args:?}: {e}");
+        assert!(!missing.exists(), "{args:?} created {m}");
+    }
+}

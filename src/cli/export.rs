@@ -34,8 +34,13 @@ pub enum Axis {
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
     /// Campaign name (finished, interrupted, killed or still running).
-    #[arg(required_unless_present = "schema")]
+    #[arg(required_unless_present_any = ["schema", "arch"])]
     name: Option<String>,
+    /// Export architecture documents from FILE (`-`: stdin) instead of a campaign: one JSON
+    /// document, an array, or one per line (hand-written ones with only `space`, `genotype`
+    /// and `knobs` included).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "top", "pareto", "all"])]
+    arch: Option<PathBuf>,
     /// The best K distinct functions.
     #[arg(long, conflicts_with_all = ["pareto", "all"])]
     top: Option<usize>,
@@ -110,8 +115,12 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&schema())?);
         return Ok(ExitCode::SUCCESS);
     }
+    if let Some(file) = &a.arch {
+        let docs = read_documents(file)?;
+        return write_docs(&docs, a.format, a.out.as_deref());
+    }
     let Some(name) = a.name else {
-        bail!("name a campaign (see `evonas status`)");
+        bail!("name a campaign (see `evonas status`) or give --arch FILE");
     };
     if a.top == Some(0) {
         bail!("--top must be at least 1");
@@ -130,7 +139,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitCode> {
     } else {
         Selection::Top(a.top.unwrap_or(10))
     };
-    let docs = match Store::open(dir) {
+    let docs = match Store::open_existing(dir) {
         Ok(store) => export::export(&store, &name, selection)?,
         Err(evonas::store::StoreError::InUse { .. }) => {
             // A running campaign holds the store; its best architecture is kept on disk.
@@ -153,20 +162,52 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitCode> {
     if docs.is_empty() {
         bail!("campaign `{name}` has no scored architectures yet");
     }
-    match a.format {
-        Format::Json => write_out(
-            a.out.as_deref(),
-            &(serde_json::to_string_pretty(&docs)? + "\n"),
-        )?,
+    write_docs(&docs, a.format, a.out.as_deref())
+}
+
+/// Architecture documents from a file or stdin (`-`).
+fn read_documents(file: &Path) -> anyhow::Result<Vec<ArchDocument>> {
+    let (text, origin) = if file == Path::new("-") {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            .context("cannot read stdin")?;
+        (t, "stdin".to_string())
+    } else {
+        let t = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        (t, file.display().to_string())
+    };
+    let mut docs = Vec::new();
+    for (i, item) in evonas::space::input::split(&text).iter().enumerate() {
+        let doc = ArchDocument::from_json(item)
+            .with_context(|| format!("{origin}: architecture {}", i + 1))?;
+        doc.network()
+            .with_context(|| format!("{origin}: architecture {}", i + 1))?;
+        docs.push(doc);
+    }
+    if docs.is_empty() {
+        bail!("{origin}: no architecture documents");
+    }
+    Ok(docs)
+}
+
+fn write_docs(
+    docs: &[ArchDocument],
+    format: Format,
+    out: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    let a_out = out;
+    match format {
+        Format::Json => write_out(a_out, &(serde_json::to_string_pretty(&docs)? + "\n"))?,
         Format::Dot => {
             let mut text = String::new();
             for (i, d) in docs.iter().enumerate() {
                 text.push_str(&dot::render(&export::short_name(i + 1, d), &d.network()?));
             }
-            write_out(a.out.as_deref(), &text)?;
+            write_out(a_out, &text)?;
         }
-        Format::Svg => svg(&docs, a.out.as_deref().unwrap_or(Path::new(".")))?,
-        Format::Pytorch => write_out(a.out.as_deref(), &pytorch::render(&docs))?,
+        Format::Svg => svg(docs, a_out.unwrap_or(Path::new(".")))?,
+        Format::Pytorch => write_out(a_out, &pytorch::render(docs))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -277,7 +277,7 @@ pub fn retrain(a: RetrainArgs) -> anyhow::Result<ExitCode> {
     if !dir.exists() {
         bail!("no store at {} (pass --store DIR)", dir.display());
     }
-    let store = Store::open(dir)?;
+    let store = Store::open_existing(dir)?;
     let Some(header) = store.campaign(&a.name)? else {
         let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
         let known = known.join(", ");

@@ -136,6 +136,32 @@ impl From<SpaceError> for ArchDocError {
     }
 }
 
+/// The network of a document that names only its space, genotype and knobs.
+fn decode_hand_written(
+    obj: &serde_json::Map<String, serde_json::Value>,
+) -> Result<serde_json::Value, ArchDocError> {
+    let malformed = |message: String| ArchDocError::Malformed { message };
+    let name =
+        match obj.get("space") {
+            Some(serde_json::Value::String(s)) => s,
+            Some(_) => return Err(malformed("field `space`: expected a space name".into())),
+            None => return Err(malformed(
+                "missing field `space` (a document without `network` needs `space` and `genotype`)"
+                    .into(),
+            )),
+        };
+    let knobs: Knobs = match obj.get("knobs") {
+        Some(k) => serde_path_to_error::deserialize(k.clone())
+            .map_err(|e| malformed(format!("field `knobs.{}`: {}", e.path(), e.inner())))?,
+        None => Knobs::default(),
+    };
+    let space = AnySpace::load(name)?.with_knobs(&knobs);
+    let g = space.parse_value(&obj["genotype"])?;
+    let net = space.decode(&g)?;
+    serde_json::to_value(NetworkDoc::from_network(&net))
+        .map_err(|e| malformed(format!("field `network`: {e}")))
+}
+
 impl ArchDocument {
     /// The document of a genotype in `space` (already carrying `knobs`).
     pub fn new(space: &AnySpace, knobs: Knobs, g: &AnyGenotype) -> Result<Self, SpaceError> {
@@ -160,12 +186,24 @@ impl ArchDocument {
     }
 
     /// Parses a document from a JSON value.
-    pub fn parse_value(value: serde_json::Value) -> Result<Self, ArchDocError> {
+    ///
+    /// A hand-written document may give only `space`, `genotype` and `knobs`: the network is
+    /// decoded from them (and `schema_version` taken as the current one). When `network` is
+    /// present, [`ArchDocument::genotype`] checks it against the genotype.
+    pub fn parse_value(mut value: serde_json::Value) -> Result<Self, ArchDocError> {
         if let Some(v) = value.get("schema_version").and_then(|v| v.as_u64()) {
             if v > u64::from(SCHEMA_VERSION) {
                 return Err(ArchDocError::TooNew {
                     found: u32::try_from(v).unwrap_or(u32::MAX),
                 });
+            }
+        }
+        if let Some(obj) = value.as_object_mut() {
+            if !obj.contains_key("network") && obj.contains_key("genotype") {
+                let network = decode_hand_written(obj)?;
+                obj.insert("network".into(), network);
+                obj.entry("schema_version")
+                    .or_insert_with(|| SCHEMA_VERSION.into());
             }
         }
         let doc: ArchDocument =

@@ -62,8 +62,10 @@ pub fn split(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// An architecture document: written by evonas (`schema_version`), or by hand with only
+/// `space` and `genotype` (and optionally `knobs`). Native notations never have these keys.
 fn is_document(v: &Value) -> bool {
-    v.get("schema_version").is_some()
+    v.get("schema_version").is_some() || (v.get("space").is_some() && v.get("genotype").is_some())
 }
 
 /// Reads one architecture. `space` is the one the user named (for native notation, and to

@@ -32,6 +32,12 @@ const PID_FILE: &str = "evonas.pid";
 /// Why the store cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// A command that only reads was pointed at a folder that holds no store.
+    #[error("no store at {} (run `evonas search` first, or pass --store DIR / set EVONAS_STORE)", dir.display())]
+    Missing {
+        /// The folder.
+        dir: PathBuf,
+    },
     /// Another process holds the store.
     #[error("store {} is in use by PID {}; wait for it to finish or stop it (Ctrl-C lets it save its state)", dir.display(), pid.map_or("unknown".to_string(), |p| p.to_string()))]
     InUse {
@@ -172,6 +178,17 @@ impl Store {
         let store = Self::with_db(db, dir, true)?;
         let _ = std::fs::write(dir.join(PID_FILE), std::process::id().to_string());
         Ok(store)
+    }
+
+    /// Opens the store in `dir` only if there is one: commands that read (status, export,
+    /// report, resume, retrain, cache stats/export) never create a store folder.
+    pub fn open_existing(dir: &Path) -> Result<Store> {
+        if !dir.join("conf").is_file() && !dir.join("db").is_file() {
+            return Err(StoreError::Missing {
+                dir: dir.to_path_buf(),
+            });
+        }
+        Self::open(dir)
     }
 
     /// A throw-away store in memory (tests, experiments): the same semantics, nothing on disk.
