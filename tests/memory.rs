@@ -12,6 +12,16 @@ use rand::SeedableRng;
 
 use crate::util::{evonas, evonas_measured, shared_data, tempdir, write};
 
+/// A training protocol on synthetic data that scores 500 validation images in one batch.
+const SCORES_500: &str = r#"kind = "train"
+data = "synthetic"
+synthetic_images = 564
+valid_size = 500
+epochs = 1
+batch_size = 8
+eval_batch_size = 500
+"#;
+
 /// Set in a child process: the space whose scoring memory it measures.
 const CHILD: &str = "EVONAS_MEMORY_CHILD";
 /// Images of the first scoring run; the second scores four times as many.
@@ -195,7 +205,8 @@ fn campaign_goes_on_after_an_out_of_memory_failure() {
     let config = write(
         &dir,
         "oom.toml",
-        r#"
+        &format!(
+            r#"
 name = "oom"
 space = "nb201"
 seed = 3
@@ -207,18 +218,12 @@ kind = "random"
 [budget]
 evaluations = 6
 [evaluator]
-kind = "train"
-data = "synthetic"
-synthetic_images = 564
-valid_size = 500
-epochs = 1
-batch_size = 8
-eval_batch_size = 500
-max_memory_mb = 72
+{SCORES_500}max_memory_mb = 72
 [parallel]
 round_size = 2
 threads = 2
 "#,
+        ),
     );
     let store = dir.path().join("store");
     let store = store.to_str().unwrap();
@@ -379,20 +384,15 @@ fn a_limit_above_the_machine_budget_is_capped_and_said() {
     let config = write(
         &dir,
         "big.toml",
-        r#"
+        &format!(
+            r#"
 [knobs]
 channels = 8
 cells = 1
 [evaluator]
-kind = "train"
-data = "synthetic"
-synthetic_images = 564
-valid_size = 500
-epochs = 1
-batch_size = 8
-eval_batch_size = 500
-max_memory_mb = 4096
+{SCORES_500}max_memory_mb = 4096
 "#,
+        ),
     );
     let arch = write(
         &dir,

@@ -185,10 +185,17 @@ struct Budget {
 fn budget() -> &'static Budget {
     static BUDGET: OnceLock<Budget> = OnceLock::new();
     BUDGET.get_or_init(|| {
-        let total_mb = std::env::var("EVONAS_MEMORY_MB")
-            .ok()
+        let set = std::env::var("EVONAS_MEMORY_MB").ok();
+        let parsed = set
+            .as_deref()
             .and_then(|v| v.trim().parse::<u64>().ok())
-            .filter(|&v| v > 0)
+            .filter(|&v| v > 0);
+        if let (Some(v), None) = (&set, parsed) {
+            tracing::warn!(
+                "EVONAS_MEMORY_MB={v:?} is not a positive number of MB; using 85% of the available memory"
+            );
+        }
+        let total_mb = parsed
             .or_else(|| available_mb().map(|a| a / 100 * 85))
             .unwrap_or(u64::MAX);
         Budget {
