@@ -167,16 +167,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitCode> {
 
 /// Architecture documents from a file or stdin (`-`).
 fn read_documents(file: &Path) -> anyhow::Result<Vec<ArchDocument>> {
-    let (text, origin) = if file == Path::new("-") {
-        let mut t = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
-            .context("cannot read stdin")?;
-        (t, "stdin".to_string())
-    } else {
-        let t = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        (t, file.display().to_string())
-    };
+    let (text, origin) = super::read_input(Some(file.to_path_buf()))?;
     let mut docs = Vec::new();
     for (i, item) in evonas::space::input::split(&text).iter().enumerate() {
         let doc = ArchDocument::from_json(item)
