@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             &mut header.next_seq,
             &[Event::Evaluated {
                 proposal: header.counters.proposals,
-                hash: "f1:00".into(),
+                hash: evonas::hash::FunctionalHash::from_parts(1, [0; 32]),
                 fitness: 90.0,
                 metrics: Default::default(),
                 simulated_seconds: 100.0,

@@ -51,15 +51,17 @@
 //! 4. `search::Campaign` commits every step to the `store` before acting on it, so a killed
 //!    campaign resumes exactly where it stopped.
 //!
-//! Modules depend only on those listed before them: `ir`, `space`, `hash`, `eval`, `store`,
-//! `search`.
+//! Modules depend only on those listed before them: `ir`, `hash`, `space`, `census`, `eval`,
+//! `store`, `search`.
 
 #![warn(missing_docs)]
 
+pub mod census;
 pub mod error;
 pub mod eval;
 pub mod export;
 pub mod hash;
+pub mod hex;
 pub mod ir;
 pub(crate) mod mix;
 pub mod report;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use evonas::hash::census::census;
+use evonas::census::census;
 use evonas::ir::{cost, Network, Op};
 use evonas::search::campaign::{Campaign, End, SearchError};
 use evonas::search::status::status_json;
@@ -736,7 +736,7 @@ fn search(
         if h.state == evonas::store::campaign::CampaignState::Finished
             && h.effective_config == serde_json::to_value(&cfg)?
         {
-            println!("campaign `{}` already finished ({}); nothing to do. Use --name for a new campaign.", cfg.name, h.finish_reason.as_deref().unwrap_or("budget reached"));
+            println!("campaign `{}` already finished ({}); nothing to do. Use --name for a new campaign.", cfg.name, h.finish_reason.map_or("budget reached".into(), |r| r.to_string()));
             println!("{}", serde_json::to_string_pretty(&status_json(&h, false))?);
             return Ok(ExitCode::SUCCESS);
         }
@@ -764,7 +764,8 @@ fn resume(name: &str, store_dir: &std::path::Path, quiet: bool) -> anyhow::Resul
         if h.state == evonas::store::campaign::CampaignState::Finished {
             println!(
                 "campaign `{name}` already finished ({}); nothing to resume",
-                h.finish_reason.as_deref().unwrap_or("budget reached")
+                h.finish_reason
+                    .map_or("budget reached".into(), |r| r.to_string())
             );
             return Ok(ExitCode::SUCCESS);
         }

@@ -8,10 +8,10 @@ use std::fmt::Write;
 use plotters::prelude::*;
 
 use crate::export::{self, ExportError, Objective, Selection};
-use crate::hash::FunctionalHash;
 use crate::space::{AnySpace, ArchDocument};
-use crate::store::campaign::Event;
-use crate::store::{cache, Store};
+use crate::store::cache::CacheKey;
+use crate::store::campaign::{Event, Source};
+use crate::store::Store;
 
 /// The run's curves, read from the journal.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -33,7 +33,7 @@ pub fn curves(store: &Store, name: &str) -> Result<Curves, ExportError> {
     let fingerprint = header
         .as_ref()
         .and_then(|h| h.protocol.as_ref())
-        .and_then(|p| p.fingerprint_bytes());
+        .map(|p| p.fingerprint);
     let mut c = Curves::default();
     let (mut proposals, mut evaluations, mut hits) = (0u64, 0u64, 0u64);
     let mut best = f64::NEG_INFINITY;
@@ -50,17 +50,17 @@ pub fn curves(store: &Store, name: &str) -> Result<Curves, ExportError> {
                     c.simulated = true;
                     *simulated_seconds
                 } else {
-                    match (FunctionalHash::parse(hash), fingerprint) {
-                        (Some(h), Some(p)) => store
-                            .cache_get(&cache::key(&h, &p))?
+                    match fingerprint {
+                        Some(p) => store
+                            .cache_get(&CacheKey::new(*hash, p))?
                             .map_or(0.0, |r| r.wall_seconds / f64::from(r.evaluations.max(1))),
-                        _ => 0.0,
+                        None => 0.0,
                     }
                 };
                 (Some(*fitness), true, cost)
             }
             Event::CacheHit { fitness, .. } => (Some(*fitness), false, 0.0),
-            Event::Failed { cached, .. } => (None, !cached, 0.0),
+            Event::Failed { source, .. } => (None, *source == Source::Evaluated, 0.0),
             _ => continue,
         };
         proposals += 1;
@@ -266,7 +266,7 @@ pub fn render(store: &Store, name: &str) -> Result<String, ExportError> {
             metrics.join("<br>"),
             r.params,
             r.flops,
-            html_escape(&r.functional_hash.chars().take(19).collect::<String>()),
+            html_escape(&r.functional_hash.to_string().chars().take(19).collect::<String>()),
             html_escape(&genotype),
             html_escape(&drawing)
         );

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use evonas::eval::registry::{typed, EvaluatorSettings, Registry};
-use evonas::eval::{Evaluator, Outcome, Protocol, Task};
+use evonas::eval::{Evaluator, FailureKind, Outcome, Protocol, Task};
 use evonas::search::{Campaign, CampaignConfig};
 use evonas::store::Store;
 use serde::{Deserialize, Serialize};
@@ -43,9 +43,7 @@ impl Evaluator for FewerParamsEvaluator {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let params = evonas::ir::cost(task.network).params;
         if params > self.max_params {
-            return Outcome::Failed {
-                reason: format!("{params} parameters"),
-            };
+            return Outcome::failed(FailureKind::Unsupported, format!("{params} parameters"));
         }
         Outcome::Done {
             fitness: -(params as f64) / 1e3,

@@ -2,7 +2,8 @@
 //! NB-201 census end to end (decode + both hashes for all 15,625 cells).
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
-use evonas::hash::{census::census, FunctionalHash, StructuralHash};
+use evonas::census::census;
+use evonas::hash::{FunctionalHash, StructuralHash};
 use evonas::space::{AnySpace, BUILTIN};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -95,7 +95,7 @@ fn step_overhead(c: &mut Criterion) {
             let mut commit = Commit::new();
             let events = [Event::Evaluated {
                 proposal: header.counters.proposals,
-                hash: "f1:00".into(),
+                hash: evonas::hash::FunctionalHash::from_parts(1, [0; 32]),
                 fitness: 90.0,
                 metrics: Default::default(),
                 simulated_seconds: 100.0,

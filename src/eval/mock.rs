@@ -16,7 +16,7 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::registry::EvaluatorSettings;
-use super::{Evaluator, Outcome, Protocol, Task};
+use super::{Evaluator, FailureKind, Outcome, Protocol, Task};
 
 fn hundred() -> f64 {
     100.0
@@ -114,9 +114,10 @@ impl Evaluator for Mock {
         let score: f64 = 100.0 * rng.random::<f64>();
         let fails: f64 = rng.random();
         if fails < self.config.fail_fraction {
-            return Outcome::Failed {
-                reason: "mock: this function is set to fail (fail_fraction)".into(),
-            };
+            return Outcome::failed(
+                FailureKind::Injected,
+                "mock: this function is set to fail (fail_fraction)",
+            );
         }
         let noise = if self.config.noise > 0.0 {
             let mut r = self.rng(&hash, Some(task.repeat));

@@ -55,12 +55,57 @@ pub enum Outcome {
     },
     /// The candidate could not be evaluated; the reason is recorded and the search goes on.
     Failed {
-        /// Why (diverged, out of memory, not in the table, ...).
+        /// What kind of failure (records written before kinds existed read as `other`).
+        #[serde(default)]
+        kind: FailureKind,
+        /// Why, in words (diverged at which step, how much memory, ...).
         reason: String,
     },
 }
 
+/// Why a candidate could not be scored, as a kind a program can act on (the message says the
+/// details).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Training diverged (a non-finite loss).
+    Diverged,
+    /// The evaluation needed or used more memory than its limit.
+    OutOfMemory,
+    /// A table evaluator has no entry for the architecture.
+    NotInTable,
+    /// The evaluator cannot score this network (another space, input shape or class count).
+    Unsupported,
+    /// Deliberate (a mock evaluator's `fail_fraction`).
+    Injected,
+    /// Anything else, and failures recorded before kinds existed.
+    #[default]
+    Other,
+}
+
+impl FailureKind {
+    /// The stored name.
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Diverged => "diverged",
+            FailureKind::OutOfMemory => "out_of_memory",
+            FailureKind::NotInTable => "not_in_table",
+            FailureKind::Unsupported => "unsupported",
+            FailureKind::Injected => "injected",
+            FailureKind::Other => "other",
+        }
+    }
+}
+
 impl Outcome {
+    /// A failure of `kind`, said as `reason`.
+    pub fn failed(kind: FailureKind, reason: impl Into<String>) -> Self {
+        Outcome::Failed {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
     /// The fitness, if the evaluation succeeded.
     pub fn fitness(&self) -> Option<f64> {
         match self {
@@ -80,17 +125,71 @@ pub struct Protocol {
 
 impl Protocol {
     /// blake3 of the canonical JSON description.
-    pub fn fingerprint(&self) -> [u8; 32] {
-        let text = serde_json::to_string(&self.description).expect("JSON values serialise");
-        *blake3::hash(text.as_bytes()).as_bytes()
+    pub fn fingerprint(&self) -> Fingerprint {
+        // A `Value` always serialises (its map keys are strings).
+        let text = self.description.to_string();
+        Fingerprint(*blake3::hash(text.as_bytes()).as_bytes())
     }
 
     /// Hex of the first 8 fingerprint bytes, for display.
     pub fn short(&self) -> String {
-        self.fingerprint()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        self.fingerprint().short()
+    }
+}
+
+/// A protocol's fingerprint: blake3 of its canonical description, the second half of every
+/// cache key. Stored and printed as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// The 32 bytes.
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// From the 32 bytes (as read from a cache key).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Fingerprint(bytes)
+    }
+
+    /// Parses the printed form (64 hex digits).
+    pub fn parse(text: &str) -> Option<Self> {
+        crate::hex::decode32(text).map(Fingerprint)
+    }
+
+    /// Hex of the first 8 bytes: how reports and `cache stats` name a protocol.
+    pub fn short(&self) -> String {
+        crate::hex::encode(&self.0[..8])
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::hex::encode(&self.0))
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Fingerprint::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a protocol fingerprint (expected 64 hex digits)"
+            ))
+        })
     }
 }
 
@@ -127,6 +226,9 @@ pub struct EvalRecord {
     pub curves: BTreeMap<String, Vec<f64>>,
     /// Why evaluation failed, if it did.
     pub failure: Option<String>,
+    /// The kind of that failure (absent in records written before kinds existed: `other`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_kind: Option<FailureKind>,
     /// Parameter count of the evaluated network.
     pub params: u64,
     /// FLOPs of the evaluated network.
@@ -159,6 +261,7 @@ impl EvalRecord {
             metrics: BTreeMap::new(),
             curves: BTreeMap::new(),
             failure: None,
+            failure_kind: None,
             params: cost.params,
             flops: cost.flops,
             simulated_seconds: 0.0,
@@ -192,11 +295,13 @@ impl EvalRecord {
                     self.metrics.insert(k.clone(), mean(old, *v));
                 }
                 self.failure = None;
+                self.failure_kind = None;
                 self.simulated_seconds += simulated_seconds;
                 self.wall_seconds += wall_seconds;
             }
-            Outcome::Failed { reason } => {
+            Outcome::Failed { kind, reason } => {
                 self.failure = Some(reason.clone());
+                self.failure_kind = Some(*kind);
             }
         }
         self.evaluations += 1;
@@ -214,11 +319,10 @@ impl EvalRecord {
                 wall_seconds: 0.0,
             },
             (_, Some(reason)) => Outcome::Failed {
+                kind: self.failure_kind.unwrap_or_default(),
                 reason: reason.clone(),
             },
-            (None, None) => Outcome::Failed {
-                reason: "record without a result".into(),
-            },
+            (None, None) => Outcome::failed(FailureKind::Other, "record without a result"),
         }
     }
 }

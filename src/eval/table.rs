@@ -15,7 +15,7 @@ use std::time::Instant;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::{Evaluator, Outcome, Protocol, Task};
+use super::{Evaluator, FailureKind, Outcome, Protocol, Task};
 use crate::space::AnySpace;
 
 /// File with the `cifar10-valid` setting.
@@ -347,25 +347,23 @@ impl Evaluator for Nb201Table {
         let arch = match (task.space, task.genotype) {
             (AnySpace::Nb201(_), _) => match task.space.format(task.genotype) {
                 Ok(a) => a,
-                Err(e) => {
-                    return Outcome::Failed {
-                        reason: e.to_string(),
-                    }
-                }
+                Err(e) => return Outcome::failed(FailureKind::Unsupported, e.to_string()),
             },
             _ => {
-                return Outcome::Failed {
-                    reason: format!(
+                return Outcome::failed(
+                    FailureKind::Unsupported,
+                    format!(
                         "the nb201-table evaluator only knows NAS-Bench-201 cells, not space {}",
                         task.space.name()
                     ),
-                }
+                )
             }
         };
         match self.lookup(&arch) {
-            None => Outcome::Failed {
-                reason: format!("cell {arch} is not in the NAS-Bench-201 table"),
-            },
+            None => Outcome::failed(
+                FailureKind::NotInTable,
+                format!("cell {arch} is not in the NAS-Bench-201 table"),
+            ),
             Some(Lookup {
                 fitness,
                 metrics,

@@ -10,12 +10,12 @@ pub mod pytorch;
 
 use crate::eval::unix_now;
 use crate::eval::EvalRecord;
-use crate::hash::{self, FunctionalHash};
+use crate::hash;
 use crate::search::results::{found, Found};
 use crate::search::{Campaign, CampaignConfig};
 use crate::space::doc::{ArchResult, Provenance};
 use crate::space::{AnySpace, ArchDocument, SpaceError};
-use crate::store::cache;
+use crate::store::cache::CacheKey;
 use crate::store::campaign::CampaignState;
 use crate::store::{Store, StoreError};
 
@@ -94,7 +94,7 @@ pub fn export(
     if let Some((input, classes)) = protocol.as_ref().and_then(|p| p.input) {
         space = space.with_io(input, classes);
     }
-    let fingerprint = protocol.as_ref().and_then(|p| p.fingerprint_bytes());
+    let fingerprint = protocol.as_ref().map(|p| p.fingerprint);
     let context = Context {
         space: &space,
         config: &config,
@@ -104,9 +104,9 @@ pub fn export(
     };
     let mut docs = Vec::new();
     for f in found(store, name)? {
-        let record = match (FunctionalHash::parse(&f.hash), fingerprint) {
-            (Some(h), Some(p)) => store.cache_get(&cache::key(&h, &p))?,
-            _ => None,
+        let record = match fingerprint {
+            Some(p) => store.cache_get(&CacheKey::new(f.hash, p))?,
+            None => None,
         };
         docs.push(context.document(f, record)?);
     }
@@ -141,7 +141,7 @@ impl Context<'_> {
         };
         doc.result = Some(ArchResult {
             functional_hash: f.hash,
-            structural_hash: structural.to_string(),
+            structural_hash: structural,
             fitness: Some(f.fitness),
             metrics,
             curves,
@@ -174,7 +174,7 @@ pub fn best_document(c: &Campaign<'_>) -> Option<ArchDocument> {
         exported_unix: unix_now(),
     };
     let found = Found {
-        hash: best.functional_hash.clone(),
+        hash: best.functional_hash,
         genotype: best.genotype.clone(),
         fitness: best.fitness,
         metrics: best.metrics.clone(),
@@ -231,13 +231,7 @@ pub fn short_name(rank: usize, doc: &ArchDocument) -> String {
     let hash = doc
         .result
         .as_ref()
-        .map(|r| {
-            r.functional_hash
-                .split(':')
-                .nth(1)
-                .unwrap_or("")
-                .to_string()
-        })
+        .map(|r| r.functional_hash.digest().hex())
         .unwrap_or_default();
     let prefix: String = hash.chars().take(8).collect();
     if prefix.is_empty() {

@@ -2,7 +2,6 @@
 //! function the network computes, whatever its encoding). Both are versioned; the version is
 //! part of every cache key, so changing an algorithm never serves stale results.
 
-pub mod census;
 mod dag;
 pub mod functional;
 mod signature;
@@ -30,7 +29,7 @@ impl Digest {
 
     /// Full lowercase hex of the bytes.
     pub fn hex(&self) -> String {
-        self.bytes.iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&self.bytes)
     }
 }
 
@@ -60,6 +59,11 @@ impl FunctionalHash {
     pub fn parse(text: &str) -> Option<Self> {
         parse_digest(text, 'f').map(FunctionalHash)
     }
+
+    /// The hash of algorithm `version` with digest `bytes` (as read from a cache key).
+    pub fn from_parts(version: u32, bytes: [u8; 32]) -> Self {
+        FunctionalHash(Digest { version, bytes })
+    }
 }
 
 impl StructuralHash {
@@ -86,13 +90,7 @@ fn parse_digest(text: &str, tag: char) -> Option<Digest> {
     let rest = text.strip_prefix(tag)?;
     let (version, hex) = rest.split_once(':')?;
     let version = version.parse().ok()?;
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let mut bytes = [0u8; 32];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
-    }
+    let bytes = crate::hex::decode32(hex)?;
     Some(Digest { version, bytes })
 }
 
@@ -123,4 +121,68 @@ impl std::fmt::Debug for StructuralHash {
 /// Both hashes of a network.
 pub fn hash(net: &Network) -> (FunctionalHash, StructuralHash) {
     (FunctionalHash::of(net), StructuralHash::of(net))
+}
+
+/// A JSON-schema string with the printed form's pattern.
+fn digest_schema(tag: char, what: &str) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "pattern": format!("^{tag}[0-9]+:[0-9a-f]{{64}}$"),
+        "description": format!("{what} hash: {tag}<algorithm version>:<64 hex digits>"),
+    })
+}
+
+impl schemars::JsonSchema for FunctionalHash {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "FunctionalHash".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        digest_schema('f', "functional")
+    }
+}
+
+impl schemars::JsonSchema for StructuralHash {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StructuralHash".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        digest_schema('s', "structural")
+    }
+}
+
+/// Stored in its printed form (`f2:<hex>`); a value that does not parse is an error of the
+/// record holding it, so every reader reports a damaged hash the same way (as damage).
+impl serde::Serialize for FunctionalHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FunctionalHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        FunctionalHash::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a functional hash (expected f<version>:<64 hex digits>)"
+            ))
+        })
+    }
+}
+
+/// Stored in its printed form (`s1:<hex>`), like [`FunctionalHash`].
+impl serde::Serialize for StructuralHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for StructuralHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        StructuralHash::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a structural hash (expected s<version>:<64 hex digits>)"
+            ))
+        })
+    }
 }

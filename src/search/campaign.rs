@@ -15,16 +15,18 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use super::budget::{self, Spent};
+use super::commit::{commit_round, notation, Searcher};
 use super::config::{CampaignConfig, ConfigError, EvaluatorSpec};
 use super::strategy::{self, Strategy};
 use crate::eval::registry::{BuildError, Registry};
-use crate::eval::{unix_now, EvalRecord, Evaluator, Outcome, Task};
+use crate::eval::{unix_now, EvalRecord, Evaluator, Fingerprint, Outcome, Task};
 use crate::hash::FunctionalHash;
 use crate::space::{AnyGenotype, AnySpace, SpaceError};
-use crate::store::cache::{self, CachePolicy, Decision};
+use crate::store::cache::{CacheKey, CachePolicy, Decision};
 use crate::store::campaign::{
-    Best, CampaignHeader, CampaignState, Candidate, Counters, Event, Inflight, SlotResult,
-    StoredProtocol, CAMPAIGN_SCHEMA,
+    CampaignHeader, CampaignState, Candidate, Event, FinishReason, Inflight, SlotResult, Source,
+    StoredProtocol,
 };
 use crate::store::{Commit, Store, StoreError};
 
@@ -89,10 +91,10 @@ pub enum SearchError {
 pub const SLOW_EVALUATION_SECONDS: f64 = 0.05;
 
 /// How a session ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum End {
     /// A budget was reached.
-    Finished(String),
+    Finished(FinishReason),
     /// A stop was requested; the campaign can be resumed.
     Interrupted,
 }
@@ -117,7 +119,7 @@ pub struct Campaign<'a> {
     config: CampaignConfig,
     space: AnySpace,
     evaluator: Box<dyn Evaluator>,
-    protocol: [u8; 32],
+    protocol: Fingerprint,
     header: CampaignHeader,
     strategy: Box<dyn Strategy>,
     memo: HashMap<AnyGenotype, FunctionalHash>,
@@ -177,26 +179,7 @@ impl<'a> Campaign<'a> {
         let header = match existing {
             Some(h) => h,
             None => {
-                let now = unix_now();
-                CampaignHeader {
-                    schema: CAMPAIGN_SCHEMA,
-                    name: config.name.clone(),
-                    config_toml: config_toml.to_string(),
-                    effective_config: config_json(&config),
-                    state: CampaignState::Running,
-                    finish_reason: None,
-                    counters: Counters::default(),
-                    round: 0,
-                    next_seq: 0,
-                    best: None,
-                    history_digest: blake3::hash(b"evonas history v1").to_hex().to_string(),
-                    elapsed_seconds: 0.0,
-                    simulated_seconds: 0.0,
-                    strategy: serde_json::Value::Null,
-                    created_unix: now,
-                    updated_unix: now,
-                    protocol: None,
-                }
+                CampaignHeader::new(&config.name, config_toml, config_json(&config), unix_now())
             }
         };
         let strategy = strategy::build(&config.strategy, &space, Some(&header.strategy))?;
@@ -208,14 +191,13 @@ impl<'a> Campaign<'a> {
         let mut seen = HashSet::new();
         if resumed {
             for (_, e) in store.journal(&config.name)? {
-                let hash = match &e {
+                match e {
                     Event::Evaluated { hash, .. }
                     | Event::CacheHit { hash, .. }
-                    | Event::Failed { hash, .. } => hash,
-                    _ => continue,
-                };
-                if let Some(h) = FunctionalHash::parse(hash) {
-                    seen.insert(h);
+                    | Event::Failed { hash, .. } => {
+                        seen.insert(hash);
+                    }
+                    _ => {}
                 }
             }
         }
@@ -225,7 +207,7 @@ impl<'a> Campaign<'a> {
         }
         header.protocol = Some(StoredProtocol {
             description: evaluator.protocol().description.clone(),
-            fingerprint: protocol.iter().map(|b| format!("{b:02x}")).collect(),
+            fingerprint: protocol,
             input: evaluator.input(),
         });
         Ok(Campaign {
@@ -319,56 +301,17 @@ impl<'a> Campaign<'a> {
         (x >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    fn budget_reason(&self) -> Option<String> {
-        let b = &self.config.budget;
-        let c = &self.header.counters;
-        if let Some(n) = b.evaluations {
-            if c.evaluations >= n {
-                return Some(format!("evaluation budget of {n} reached"));
-            }
+    fn spent(&self) -> Spent<'_> {
+        Spent {
+            counters: &self.header.counters,
+            simulated_seconds: self.header.simulated_seconds,
+            elapsed_seconds: self.elapsed(),
         }
-        if let Some(n) = b.proposals {
-            if c.proposals >= n {
-                return Some(format!("proposal budget of {n} reached"));
-            }
-        }
-        if let Some(s) = b.simulated_seconds {
-            if self.header.simulated_seconds >= s {
-                return Some(format!("simulated-time budget of {s} s reached"));
-            }
-        }
-        if let Some(s) = b.wall_seconds {
-            if self.elapsed() >= s {
-                return Some(format!("wall-time budget of {s} s reached"));
-            }
-        }
-        if b.max_consecutive_hits > 0 && c.consecutive_hits >= b.max_consecutive_hits {
-            return Some(format!(
-                "stalled: the last {} proposals were all answered by the cache (the strategy only finds known functions); set [strategy] dedup_patience, or a proposals budget",
-                c.consecutive_hits
-            ));
-        }
-        None
     }
 
     /// Fraction of the tightest budget used so far (for progress and ETA).
     pub fn progress_fraction(&self) -> f64 {
-        let b = &self.config.budget;
-        let c = &self.header.counters;
-        let mut f: f64 = 0.0;
-        if let Some(n) = b.evaluations {
-            f = f.max(c.evaluations as f64 / n.max(1) as f64);
-        }
-        if let Some(n) = b.proposals {
-            f = f.max(c.proposals as f64 / n.max(1) as f64);
-        }
-        if let Some(s) = b.simulated_seconds {
-            f = f.max(self.header.simulated_seconds / s);
-        }
-        if let Some(s) = b.wall_seconds {
-            f = f.max(self.elapsed() / s);
-        }
-        f.min(1.0)
+        budget::fraction(&self.config.budget, self.spent())
     }
 
     fn propose_round(&mut self) -> Result<Inflight, SearchError> {
@@ -409,7 +352,7 @@ impl<'a> Campaign<'a> {
             let p = result?;
             candidates.push(Candidate {
                 genotype: space.to_value(&p.genotype)?,
-                hash: p.hash.to_string(),
+                hash: p.hash,
                 random: p.random,
             });
         }
@@ -440,7 +383,7 @@ impl<'a> Campaign<'a> {
             self.store.commit(&name, &c)?;
         }
         loop {
-            if let Some(reason) = self.budget_reason() {
+            if let Some(reason) = budget::reached(&self.config.budget, self.spent()) {
                 return self.finish(reason);
             }
             if stop.load(Ordering::SeqCst) {
@@ -453,13 +396,7 @@ impl<'a> Campaign<'a> {
                     // bring the strategy to where it was, and check it gives the stored round.
                     let again = self.propose_round()?;
                     if again != i {
-                        return Err(SearchError::Store(StoreError::Corrupt {
-                            dir: self.store.dir().to_path_buf(),
-                            key: format!("campaigns/i/{name}"),
-                            reason:
-                                "the in-flight round differs from what the campaign proposes again"
-                                    .into(),
-                        }));
+                        return Err(SearchError::Store(self.store.inflight_differs(&name)));
                     }
                     i
                 }
@@ -474,7 +411,7 @@ impl<'a> Campaign<'a> {
                             round: i.round,
                             slot: slot as u32,
                             genotype: notation(&cand.genotype),
-                            hash: cand.hash.clone(),
+                            hash: cand.hash,
                         })
                         .collect();
                     c.append(&mut self.header.next_seq, &events);
@@ -511,13 +448,7 @@ impl<'a> Campaign<'a> {
         let mut hashes = Vec::with_capacity(n);
         for c in &inflight.candidates {
             genotypes.push(self.space.parse_value(&c.genotype)?);
-            hashes.push(
-                FunctionalHash::parse(&c.hash).ok_or_else(|| StoreError::Corrupt {
-                    dir: self.store.dir().to_path_buf(),
-                    key: format!("campaigns/i/{name}"),
-                    reason: format!("`{}` is not a functional hash", c.hash),
-                })?,
-            );
+            hashes.push(c.hash);
         }
         // Within a round, equal functions are evaluated once (unless the cache is off): the
         // first slot leads, later ones are answered as hits from its result.
@@ -567,7 +498,7 @@ impl<'a> Campaign<'a> {
                         .get(&(lead as u32))
                         .expect("leaders are answered before followers");
                     SlotResult {
-                        evaluated: false,
+                        source: Source::Cache,
                         outcome: strip_cost(&first.outcome),
                     }
                 }
@@ -586,7 +517,7 @@ impl<'a> Campaign<'a> {
         policy: CachePolicy,
         coin: f64,
     ) -> Result<SlotResult, SearchError> {
-        let key = cache::key(&hash, &self.protocol);
+        let key = CacheKey::new(hash, self.protocol);
         let existing = if policy.uses_cache() {
             self.store.cache_get(&key)?
         } else {
@@ -595,7 +526,7 @@ impl<'a> Campaign<'a> {
         let base = match policy.decide(existing, coin) {
             Decision::Hit(record) => {
                 return Ok(SlotResult {
-                    evaluated: false,
+                    source: Source::Cache,
                     outcome: record.as_hit(),
                 });
             }
@@ -646,13 +577,13 @@ impl<'a> Campaign<'a> {
             _ => outcome.clone(),
         };
         let result = SlotResult {
-            evaluated: true,
+            source: Source::Evaluated,
             outcome: served,
         };
         let mut c = Commit::new();
         c.put_slot(name, slot as u32, &result);
         if policy.uses_cache() {
-            c.put_record(key, &record);
+            c.put_record(&key, &record);
         }
         // An evaluation that took real time is on disk before anything else happens; an
         // instant one (a table lookup) rides with the round's flushed commit.
@@ -664,143 +595,42 @@ impl<'a> Campaign<'a> {
         Ok(result)
     }
 
-    /// Applies a round's results in order; returns the end of the campaign if a budget was hit.
+    /// Commits a round (see [`commit_round`]) in one atomic store write; returns the end of the
+    /// campaign if a budget was reached.
     fn commit_round(
         &mut self,
         inflight: &Inflight,
         results: Vec<SlotResult>,
     ) -> Result<Option<End>, SearchError> {
-        let name = self.header.name.clone();
-        let mut events = Vec::new();
-        let mut end = None;
-        for (cand, result) in inflight.candidates.iter().zip(&results) {
-            if let Some(reason) = self.budget_reason() {
-                end = Some(reason);
-                break;
-            }
-            let proposal = self.header.counters.proposals;
-            self.header.counters.proposals += 1;
-            let genotype = self.space.parse_value(&cand.genotype)?;
-            let text = notation(&cand.genotype);
-            let fitness = result.outcome.fitness();
-            if result.evaluated {
-                self.header.counters.consecutive_hits = 0;
-            } else {
-                self.header.counters.consecutive_hits += 1;
-            }
-            match (&result.outcome, result.evaluated) {
-                (
-                    Outcome::Done {
-                        fitness,
-                        metrics,
-                        simulated_seconds,
-                        ..
-                    },
-                    true,
-                ) => {
-                    self.header.counters.evaluations += 1;
-                    self.header.simulated_seconds += simulated_seconds;
-                    events.push(Event::Evaluated {
-                        proposal,
-                        hash: cand.hash.clone(),
-                        fitness: *fitness,
-                        metrics: metrics.clone(),
-                        simulated_seconds: *simulated_seconds,
-                    });
-                }
-                (
-                    Outcome::Done {
-                        fitness, metrics, ..
-                    },
-                    false,
-                ) => {
-                    self.header.counters.cache_hits += 1;
-                    events.push(Event::CacheHit {
-                        proposal,
-                        hash: cand.hash.clone(),
-                        fitness: *fitness,
-                        metrics: metrics.clone(),
-                    });
-                }
-                (Outcome::Failed { reason }, evaluated) => {
-                    self.header.counters.failures += 1;
-                    if evaluated {
-                        self.header.counters.evaluations += 1;
-                    } else {
-                        self.header.counters.cache_hits += 1;
-                    }
-                    events.push(Event::Failed {
-                        proposal,
-                        hash: cand.hash.clone(),
-                        reason: reason.clone(),
-                        cached: !evaluated,
-                    });
-                }
-            }
-            self.header.history_digest = chain(&self.header.history_digest, &cand.hash, fitness);
-            if let (Some(f), Outcome::Done { metrics, .. }) = (fitness, &result.outcome) {
-                if self.header.best.as_ref().is_none_or(|b| f > b.fitness) {
-                    self.header.best = Some(Best {
-                        genotype: text.clone(),
-                        functional_hash: cand.hash.clone(),
-                        fitness: f,
-                        metrics: metrics.clone(),
-                        proposal,
-                    });
-                }
-            }
-            if let Ok(h) = FunctionalHash::parse(&cand.hash).ok_or(()) {
-                self.seen.insert(h);
-            }
-            for dead in self
-                .strategy
-                .observe(&genotype, &cand.genotype, &cand.hash, fitness)
-            {
-                events.push(Event::AgedOut {
-                    hash: dead.hash,
-                    genotype: notation(&dead.genotype),
-                });
-            }
-        }
-        if end.is_none() {
-            end = self.budget_reason();
-        }
-        self.header.counters.rounds += 1;
-        self.header.round += 1;
-        self.header.strategy = self.strategy.save();
-        self.header.elapsed_seconds = self.elapsed();
+        let elapsed = self.elapsed();
+        let committed = commit_round(
+            &mut self.header,
+            Searcher {
+                strategy: &mut *self.strategy,
+                seen: &mut self.seen,
+            },
+            &self.space,
+            &self.config.budget,
+            elapsed,
+            inflight,
+            &results,
+        )?;
         self.header.updated_unix = unix_now();
         let mut c = Commit::new();
-        if let Some(reason) = &end {
-            events.push(Event::Finished {
-                reason: reason.clone(),
-            });
-            self.header.state = CampaignState::Finished;
-            self.header.finish_reason = Some(reason.clone());
-        }
-        c.append(&mut self.header.next_seq, &events);
-        c.clear_inflight(&name, inflight.candidates.len() as u32);
-        c.remove(
-            crate::store::TreeId::Campaigns,
-            format!("p/{name}").into_bytes(),
-        );
+        c.append(&mut self.header.next_seq, &committed.events);
+        c.clear_inflight(&self.header.name, inflight.candidates.len() as u32);
         c.put_header(&self.header);
-        self.store.commit(&name, &c)?;
-        Ok(end.map(End::Finished))
+        self.store.commit(&self.header.name, &c)?;
+        Ok(committed.end.map(End::Finished))
     }
 
-    fn finish(&mut self, reason: String) -> Result<End, SearchError> {
+    fn finish(&mut self, reason: FinishReason) -> Result<End, SearchError> {
         if self.header.state != CampaignState::Finished {
             self.header.state = CampaignState::Finished;
-            self.header.finish_reason = Some(reason.clone());
+            self.header.finish_reason = Some(reason);
             self.header.elapsed_seconds = self.elapsed();
             let mut c = Commit::new();
-            c.append(
-                &mut self.header.next_seq,
-                &[Event::Finished {
-                    reason: reason.clone(),
-                }],
-            );
+            c.append(&mut self.header.next_seq, &[Event::Finished { reason }]);
             c.put_header(&self.header);
             self.store.commit(&self.header.name.clone(), &c)?;
         }
@@ -836,24 +666,4 @@ fn strip_cost(o: &Outcome) -> Outcome {
         },
         other => other.clone(),
     }
-}
-
-/// The native notation of a stored genotype value as one line of text.
-pub fn notation(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// One link of the history chain: blake3(previous || hash || fitness).
-fn chain(previous: &str, hash: &str, fitness: Option<f64>) -> String {
-    let mut h = blake3::Hasher::new();
-    h.update(previous.as_bytes());
-    h.update(hash.as_bytes());
-    match fitness {
-        Some(f) => h.update(&f.to_bits().to_le_bytes()),
-        None => h.update(b"failed"),
-    };
-    h.finalize().to_hex().to_string()
 }

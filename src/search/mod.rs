@@ -1,7 +1,9 @@
 //! The search: campaign configs, strategies, and the campaign loop that ties spaces, hashes,
 //! evaluators and the store together.
 
+pub mod budget;
 pub mod campaign;
+pub mod commit;
 pub mod config;
 pub mod results;
 pub mod status;

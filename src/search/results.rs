@@ -4,14 +4,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::hash::FunctionalHash;
 use crate::store::campaign::Event;
 use crate::store::{Store, StoreError};
 
 /// One scored function of a campaign.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Found {
-    /// Functional hash (`f2:...`).
-    pub hash: String,
+    /// Functional hash.
+    pub hash: FunctionalHash,
     /// The first genotype proposed with this hash (native notation).
     pub genotype: String,
     /// Its fitness.
@@ -24,8 +25,8 @@ pub struct Found {
 
 /// Every distinct function `name` scored, best first (ties: earlier proposal first).
 pub fn found(store: &Store, name: &str) -> Result<Vec<Found>, StoreError> {
-    let mut genotype: HashMap<String, String> = HashMap::new();
-    let mut scored: HashMap<String, Found> = HashMap::new();
+    let mut genotype: HashMap<FunctionalHash, String> = HashMap::new();
+    let mut scored: HashMap<FunctionalHash, Found> = HashMap::new();
     for (_, e) in store.journal(name)? {
         match e {
             Event::Proposed {
@@ -50,7 +51,7 @@ pub fn found(store: &Store, name: &str) -> Result<Vec<Found>, StoreError> {
                 let g = genotype.get(&hash).cloned().unwrap_or_default();
                 let first = scored.get(&hash).map_or(proposal, |f| f.proposal);
                 scored.insert(
-                    hash.clone(),
+                    hash,
                     Found {
                         hash,
                         genotype: g,

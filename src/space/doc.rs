@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{AnyGenotype, AnySpace, Knobs, SpaceError};
+use crate::hash::{FunctionalHash, StructuralHash};
 use crate::ir::doc::{DocError, NetworkDoc};
 use crate::ir::Network;
 
@@ -44,9 +45,9 @@ pub struct ArchDocument {
 #[serde(deny_unknown_fields)]
 pub struct ArchResult {
     /// Functional hash (`f<version>:<hex>`).
-    pub functional_hash: String,
+    pub functional_hash: FunctionalHash,
     /// Structural hash (`s<version>:<hex>`).
-    pub structural_hash: String,
+    pub structural_hash: StructuralHash,
     /// Fitness the search saw (None: the evaluation failed).
     pub fitness: Option<f64>,
     /// Every metric of the evaluation (e.g. `valid_accuracy`, `test_accuracy`).

@@ -8,7 +8,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::{Commit, Result, Store, StoreError, TreeId};
-use crate::eval::{EvalRecord, RECORD_SCHEMA};
+use crate::eval::{EvalRecord, Fingerprint, RECORD_SCHEMA};
 use crate::hash::FunctionalHash;
 
 /// What to do with a cached result when an equivalent candidate comes again.
@@ -102,26 +102,79 @@ impl CachePolicy {
     }
 }
 
-/// The cache key of a function under a protocol.
-pub fn key(hash: &FunctionalHash, protocol: &[u8; 32]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(69);
-    k.push(b'f');
-    k.extend_from_slice(&hash.digest().version().to_be_bytes());
-    k.extend_from_slice(hash.digest().bytes());
-    k.extend_from_slice(protocol);
-    k
+/// The cache key of a function under a protocol: `f`, the hash version (big-endian u32), the
+/// hash's 32 bytes, the protocol fingerprint's 32 bytes. Printed (in exports and damage
+/// reports) as the hex of those 69 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey {
+    /// The function.
+    pub hash: FunctionalHash,
+    /// The protocol.
+    pub protocol: Fingerprint,
 }
 
-fn key_label(k: &[u8]) -> String {
-    k.iter().map(|b| format!("{b:02x}")).collect()
+impl CacheKey {
+    /// The key of `hash` under `protocol`.
+    pub fn new(hash: FunctionalHash, protocol: Fingerprint) -> Self {
+        CacheKey { hash, protocol }
+    }
+
+    /// The stored bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut k = Vec::with_capacity(69);
+        k.push(b'f');
+        k.extend_from_slice(&self.hash.digest().version().to_be_bytes());
+        k.extend_from_slice(self.hash.digest().bytes());
+        k.extend_from_slice(self.protocol.bytes());
+        k
+    }
+
+    /// Reads stored bytes; None if they are not a cache key.
+    pub fn from_bytes(k: &[u8]) -> Option<Self> {
+        if k.len() != 69 || k[0] != b'f' {
+            return None;
+        }
+        let version = u32::from_be_bytes([k[1], k[2], k[3], k[4]]);
+        let hash = FunctionalHash::from_parts(version, k[5..37].try_into().ok()?);
+        let protocol = Fingerprint::from_bytes(k[37..69].try_into().ok()?);
+        Some(CacheKey { hash, protocol })
+    }
+
+    /// Parses the printed form.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::from_bytes(&crate::hex::decode(text)?)
+    }
+}
+
+impl std::fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&crate::hex::encode(&self.to_bytes()))
+    }
+}
+
+impl Serialize for CacheKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for CacheKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        CacheKey::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a cache key (expected 138 hex digits: f, hash version, hash, protocol fingerprint)"
+            ))
+        })
+    }
 }
 
 /// One exported cache entry (the JSON-lines format of `evonas cache export`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entry {
-    /// Hex of the cache key.
-    pub key: String,
+    /// The cache key.
+    pub key: CacheKey,
     /// The record.
     pub record: EvalRecord,
 }
@@ -145,9 +198,9 @@ pub struct Stats {
 
 impl Store {
     /// The cached record under `key`, if any.
-    pub fn cache_get(&self, key: &[u8]) -> Result<Option<EvalRecord>> {
+    pub fn cache_get(&self, key: &CacheKey) -> Result<Option<EvalRecord>> {
         let r: Option<EvalRecord> =
-            self.get_json("evals", &format!("evals/{}", key_label(key)), key)?;
+            self.get_json("evals", &format!("evals/{key}"), &key.to_bytes())?;
         if let Some(rec) = &r {
             if rec.schema > RECORD_SCHEMA {
                 return Err(StoreError::NewerSchema {
@@ -160,17 +213,26 @@ impl Store {
     }
 
     /// Adds a cache write to a commit.
-    pub fn cache_put(commit: &mut Commit, key: Vec<u8>, record: &EvalRecord) {
-        commit.put(TreeId::Evals, key, record);
+    pub fn cache_put(commit: &mut Commit, key: &CacheKey, record: &EvalRecord) {
+        commit.put(TreeId::Evals, key.to_bytes(), record);
+    }
+
+    /// The key stored as `k`, or damage.
+    fn cache_key(&self, k: &[u8]) -> Result<CacheKey> {
+        CacheKey::from_bytes(k).ok_or_else(|| StoreError::Corrupt {
+            dir: self.dir.clone(),
+            key: format!("evals/{}", crate::hex::encode(k)),
+            reason: "not a cache key (f, hash version, hash, protocol fingerprint)".into(),
+        })
     }
 
     /// Every entry, in key order.
     pub fn cache_entries(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for (k, v) in self.kv_scan("evals", b"")? {
-            let label = key_label(&k);
-            let record: EvalRecord = self.decode(&format!("evals/{label}"), &v)?;
-            out.push(Entry { key: label, record });
+            let key = self.cache_key(&k)?;
+            let record: EvalRecord = self.decode(&format!("evals/{key}"), &v)?;
+            out.push(Entry { key, record });
         }
         Ok(out)
     }
@@ -186,18 +248,15 @@ impl Store {
             bytes_on_disk: self.size_on_disk(),
         };
         for (k, v) in self.kv_scan("evals", b"")? {
-            let label = key_label(&k);
-            let record: EvalRecord = self.decode(&format!("evals/{label}"), &v)?;
+            let key = self.cache_key(&k)?;
+            let record: EvalRecord = self.decode(&format!("evals/{key}"), &v)?;
             s.entries += 1;
             s.evaluations += u64::from(record.evaluations);
             s.failures += u64::from(record.failure.is_some());
-            if k.len() == 69 {
-                let version = u32::from_be_bytes([k[1], k[2], k[3], k[4]]);
-                if version != crate::hash::functional::VERSION {
-                    s.stale_hash_version += 1;
-                }
-                *s.by_protocol.entry(key_label(&k[37..45])).or_default() += 1;
+            if key.hash.digest().version() != crate::hash::functional::VERSION {
+                s.stale_hash_version += 1;
             }
+            *s.by_protocol.entry(key.protocol.short()).or_default() += 1;
         }
         Ok(s)
     }
@@ -207,11 +266,7 @@ impl Store {
         let mut commit = Commit::new();
         let mut written = 0;
         for e in entries {
-            let key = decode_hex(&e.key).ok_or_else(|| StoreError::Corrupt {
-                dir: self.dir.clone(),
-                key: e.key.clone(),
-                reason: "imported key is not hex".into(),
-            })?;
+            let key = e.key.to_bytes();
             if !overwrite && self.kv_get("evals", &key)?.is_some() {
                 continue;
             }
@@ -227,8 +282,8 @@ impl Store {
         let mut commit = Commit::new();
         let mut removed = 0;
         for (k, _) in self.kv_scan("evals", b"")? {
-            let current = k.len() == 69
-                && u32::from_be_bytes([k[1], k[2], k[3], k[4]]) == crate::hash::functional::VERSION;
+            let current = CacheKey::from_bytes(&k)
+                .is_some_and(|key| key.hash.digest().version() == crate::hash::functional::VERSION);
             if !current {
                 commit.remove(TreeId::Evals, k.to_vec());
                 removed += 1;
@@ -237,15 +292,6 @@ impl Store {
         self.commit("", &commit)?;
         Ok(removed)
     }
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
-        return None;
-    }
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

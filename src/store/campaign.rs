@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::cache::CacheKey;
 use super::{Commit, Result, Store, StoreError, TreeId};
-use crate::eval::{EvalRecord, Outcome};
+use crate::eval::{EvalRecord, FailureKind, Fingerprint, Outcome};
+use crate::hash::FunctionalHash;
 
 /// Campaign-record schema written by this build.
 pub const CAMPAIGN_SCHEMA: u32 = 1;
@@ -39,6 +41,121 @@ impl CampaignState {
     }
 }
 
+/// Why a campaign finished: the budget that ran out. Stored in its printed form (the sentence
+/// users read in `status`), which parses back.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FinishReason {
+    /// `[budget] evaluations` reached.
+    Evaluations(u64),
+    /// `[budget] proposals` reached.
+    Proposals(u64),
+    /// `[budget] simulated_seconds` reached.
+    SimulatedSeconds(f64),
+    /// `[budget] wall_seconds` reached.
+    WallSeconds(f64),
+    /// `[budget] max_consecutive_hits` proposals in a row were cache hits.
+    Stalled(u64),
+}
+
+const STALLED_ADVICE: &str = "proposals were all answered by the cache (the strategy only finds known functions); set [strategy] dedup_patience, or a proposals budget";
+
+impl std::fmt::Display for FinishReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FinishReason::Evaluations(n) => write!(f, "evaluation budget of {n} reached"),
+            FinishReason::Proposals(n) => write!(f, "proposal budget of {n} reached"),
+            FinishReason::SimulatedSeconds(s) => {
+                write!(f, "simulated-time budget of {s} s reached")
+            }
+            FinishReason::WallSeconds(s) => write!(f, "wall-time budget of {s} s reached"),
+            FinishReason::Stalled(n) => write!(f, "stalled: the last {n} {STALLED_ADVICE}"),
+        }
+    }
+}
+
+impl std::str::FromStr for FinishReason {
+    type Err = String;
+    fn from_str(text: &str) -> std::result::Result<Self, String> {
+        let between = |prefix: &str, suffix: &str| {
+            text.strip_prefix(prefix)
+                .and_then(|rest| rest.strip_suffix(suffix))
+        };
+        let parsed = if let Some(n) = between("evaluation budget of ", " reached") {
+            n.parse().ok().map(FinishReason::Evaluations)
+        } else if let Some(n) = between("proposal budget of ", " reached") {
+            n.parse().ok().map(FinishReason::Proposals)
+        } else if let Some(s) = between("simulated-time budget of ", " s reached") {
+            s.parse().ok().map(FinishReason::SimulatedSeconds)
+        } else if let Some(s) = between("wall-time budget of ", " s reached") {
+            s.parse().ok().map(FinishReason::WallSeconds)
+        } else if let Some(n) = between("stalled: the last ", &format!(" {STALLED_ADVICE}")) {
+            n.parse().ok().map(FinishReason::Stalled)
+        } else {
+            None
+        };
+        parsed.ok_or_else(|| format!("`{text}` is not a finish reason"))
+    }
+}
+
+impl Serialize for FinishReason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for FinishReason {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Where a candidate's result came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A real evaluation (a training, a table lookup) made it.
+    Evaluated,
+    /// The cache (or an equal function earlier in the same round) answered it.
+    Cache,
+}
+
+/// `Source` stored as the boolean `evaluated` (the format of slot results).
+mod evaluated_flag {
+    use super::Source;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(source: &Source, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(*source == Source::Evaluated)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Source, D::Error> {
+        Ok(if bool::deserialize(d)? {
+            Source::Evaluated
+        } else {
+            Source::Cache
+        })
+    }
+}
+
+/// `Source` stored as the boolean `cached` (the format of `failed` journal events).
+mod cached_flag {
+    use super::Source;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(source: &Source, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bool(*source == Source::Cache)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Source, D::Error> {
+        Ok(if bool::deserialize(d)? {
+            Source::Cache
+        } else {
+            Source::Evaluated
+        })
+    }
+}
+
 /// Campaign counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
@@ -63,7 +180,7 @@ pub struct Best {
     /// Genotype in the space's native notation.
     pub genotype: String,
     /// Its functional hash.
-    pub functional_hash: String,
+    pub functional_hash: FunctionalHash,
     /// Its fitness.
     pub fitness: f64,
     /// Every reported metric.
@@ -86,7 +203,7 @@ pub struct CampaignHeader {
     /// Lifecycle state.
     pub state: CampaignState,
     /// Why it finished, if it did.
-    pub finish_reason: Option<String>,
+    pub finish_reason: Option<FinishReason>,
     /// Counters.
     pub counters: Counters,
     /// Index of the next round.
@@ -112,34 +229,48 @@ pub struct CampaignHeader {
     pub protocol: Option<StoredProtocol>,
 }
 
+impl CampaignHeader {
+    /// The header of a campaign that has not run yet.
+    pub fn new(
+        name: &str,
+        config_toml: &str,
+        effective_config: serde_json::Value,
+        now: u64,
+    ) -> Self {
+        CampaignHeader {
+            schema: CAMPAIGN_SCHEMA,
+            name: name.to_string(),
+            config_toml: config_toml.to_string(),
+            effective_config,
+            state: CampaignState::Running,
+            finish_reason: None,
+            counters: Counters::default(),
+            round: 0,
+            next_seq: 0,
+            best: None,
+            history_digest: blake3::hash(b"evonas history v1").to_hex().to_string(),
+            elapsed_seconds: 0.0,
+            simulated_seconds: 0.0,
+            strategy: serde_json::Value::Null,
+            created_unix: now,
+            updated_unix: now,
+            protocol: None,
+        }
+    }
+}
+
 /// The evaluation protocol of a campaign, kept in its header so results can be read back
 /// (exports, retraining) without rebuilding the evaluator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredProtocol {
     /// The protocol's canonical description.
     pub description: serde_json::Value,
-    /// Its fingerprint, hex (the second half of the campaign's cache keys).
-    pub fingerprint: String,
+    /// Its fingerprint (the second half of the campaign's cache keys).
+    pub fingerprint: Fingerprint,
     /// Input `[channels, height, width]` and class count the evaluator decodes networks for
     /// (training evaluators), if not the space's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<([u32; 3], u32)>,
-}
-
-impl StoredProtocol {
-    /// The fingerprint as bytes, if well formed.
-    pub fn fingerprint_bytes(&self) -> Option<[u8; 32]> {
-        let b = self.fingerprint.as_bytes();
-        if b.len() != 64 {
-            return None;
-        }
-        let mut out = [0u8; 32];
-        for (i, pair) in b.chunks_exact(2).enumerate() {
-            let s = std::str::from_utf8(pair).ok()?;
-            out[i] = u8::from_str_radix(s, 16).ok()?;
-        }
-        Some(out)
-    }
 }
 
 /// One proposed candidate of the in-flight round.
@@ -147,8 +278,8 @@ impl StoredProtocol {
 pub struct Candidate {
     /// Genotype, in the space's native notation as JSON.
     pub genotype: serde_json::Value,
-    /// Functional hash (printed form).
-    pub hash: String,
+    /// Functional hash.
+    pub hash: FunctionalHash,
     /// Whether the strategy drew it at random (not by mutation).
     pub random: bool,
 }
@@ -165,8 +296,9 @@ pub struct Inflight {
 /// How a slot of the in-flight round was answered.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SlotResult {
-    /// Whether a real evaluation produced it (else the cache).
-    pub evaluated: bool,
+    /// Whether a real evaluation produced it or the cache.
+    #[serde(rename = "evaluated", with = "evaluated_flag")]
+    pub source: Source,
     /// The outcome the search sees (a running mean under aggregation).
     pub outcome: Outcome,
 }
@@ -191,14 +323,14 @@ pub enum Event {
         /// Genotype (native notation).
         genotype: String,
         /// Functional hash.
-        hash: String,
+        hash: FunctionalHash,
     },
     /// A candidate was evaluated.
     Evaluated {
         /// Proposal number.
         proposal: u64,
         /// Functional hash.
-        hash: String,
+        hash: FunctionalHash,
         /// Fitness the search saw.
         fitness: f64,
         /// Metrics.
@@ -211,7 +343,7 @@ pub enum Event {
         /// Proposal number.
         proposal: u64,
         /// Functional hash.
-        hash: String,
+        hash: FunctionalHash,
         /// Fitness served.
         fitness: f64,
         /// Metrics served.
@@ -222,16 +354,20 @@ pub enum Event {
         /// Proposal number.
         proposal: u64,
         /// Functional hash.
-        hash: String,
+        hash: FunctionalHash,
+        /// The kind of failure (`other` in journals written before kinds existed).
+        #[serde(default)]
+        kind: FailureKind,
         /// Why.
         reason: String,
-        /// Whether it was served by the cache.
-        cached: bool,
+        /// Whether it was evaluated or served by the cache.
+        #[serde(rename = "cached", with = "cached_flag")]
+        source: Source,
     },
     /// A population member aged out (regularized evolution).
     AgedOut {
         /// Functional hash.
-        hash: String,
+        hash: FunctionalHash,
         /// Genotype.
         genotype: String,
     },
@@ -240,7 +376,7 @@ pub enum Event {
     /// A budget was reached.
     Finished {
         /// Which.
-        reason: String,
+        reason: FinishReason,
     },
 }
 
@@ -295,7 +431,7 @@ impl Commit {
     }
 
     /// Adds a cache record write.
-    pub fn put_record(&mut self, key: Vec<u8>, record: &EvalRecord) {
+    pub fn put_record(&mut self, key: &CacheKey, record: &EvalRecord) {
         Store::cache_put(self, key, record);
     }
 }
@@ -356,7 +492,17 @@ impl Store {
         Ok(out)
     }
 
-    /// The sequence number after the journal's last event (0 if empty).
+    /// The damage "the stored in-flight round of `name` is not the round the campaign proposes
+    /// again from its committed state" (a store written by another build, or tampered with).
+    pub fn inflight_differs(&self, name: &str) -> StoreError {
+        StoreError::Corrupt {
+            dir: self.dir.clone(),
+            key: format!("campaigns/{}", String::from_utf8_lossy(&inflight_key(name))),
+            reason: "the in-flight round differs from what the campaign proposes again".into(),
+        }
+    }
+
+    /// The sequence number the next journal event of `name` gets.
     pub fn journal_end(&self, name: &str) -> Result<u64> {
         match self.kv_last_key(&format!("journal/{name}"))? {
             Some(k) => <[u8; 8]>::try_from(k.as_slice())
@@ -389,6 +535,30 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
+    use super::FinishReason;
+
+    #[test]
+    fn finish_reasons_read_back_what_they_print() {
+        for r in [
+            FinishReason::Evaluations(40),
+            FinishReason::Proposals(7),
+            FinishReason::SimulatedSeconds(30000.0),
+            FinishReason::SimulatedSeconds(0.25),
+            FinishReason::WallSeconds(1e-3),
+            FinishReason::Stalled(50),
+        ] {
+            assert_eq!(r.to_string().parse::<FinishReason>(), Ok(r));
+        }
+        // The sentence stores wrote before the type existed.
+        assert_eq!(
+            "simulated-time budget of 30000 s reached".parse::<FinishReason>(),
+            Ok(FinishReason::SimulatedSeconds(30000.0))
+        );
+        assert!("budget reached".parse::<FinishReason>().is_err());
+        assert!("evaluation budget of x reached"
+            .parse::<FinishReason>()
+            .is_err());
+    }
     /// Resuming reads counters such as simulated seconds back from JSON; a last-bit change
     /// would make a resumed campaign differ from the uninterrupted one (serde_json needs its
     /// `float_roundtrip` feature for this).

@@ -32,7 +32,7 @@ pub use model::{Model, ModelError};
 pub use splits::Splits;
 
 use super::memory::{self, Meter, OutOfMemory};
-use super::{Evaluator, Outcome, Protocol, Task};
+use super::{Evaluator, FailureKind, Outcome, Protocol, Task};
 use crate::ir::Network;
 
 /// Version of the training loop's semantics; part of every training protocol, bumped when a
@@ -116,6 +116,20 @@ pub enum TrainError {
     /// Could not start the evaluation's threads.
     #[error("cannot start {0} training threads")]
     Threads(usize),
+}
+
+impl TrainError {
+    /// The failure kind a campaign records for this error.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            TrainError::Diverged { .. } | TrainError::NotFinite(_) => FailureKind::Diverged,
+            TrainError::Memory { .. } | TrainError::OutOfMemory(_) => FailureKind::OutOfMemory,
+            TrainError::Model(_) | TrainError::Classes { .. } | TrainError::Input { .. } => {
+                FailureKind::Unsupported
+            }
+            TrainError::Panic(_) | TrainError::Threads(_) => FailureKind::Other,
+        }
+    }
 }
 
 /// Progress of a run, reported after every step.
@@ -513,9 +527,7 @@ pub fn outcome(result: Result<TrainReport, TrainError>) -> Outcome {
                 wall_seconds: r.wall_seconds,
             }
         }
-        Err(e) => Outcome::Failed {
-            reason: e.to_string(),
-        },
+        Err(e) => Outcome::failed(e.kind(), e.to_string()),
     }
 }
 

@@ -14,6 +14,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::{random_proposal, Ctx, Member, Proposal, Strategy};
+use crate::hash::FunctionalHash;
 use crate::search::config::EvolutionConfig;
 use crate::space::{AnyGenotype, AnySpace, SpaceError};
 
@@ -94,11 +95,11 @@ impl Strategy for RegularizedEvolution {
         }
         let parent_index = self.tournament(ctx.rng);
         let parent = self.genotypes[parent_index].clone();
-        let parent_hash = self.state.population[parent_index].hash.clone();
+        let parent_hash = self.state.population[parent_index].hash;
         let mut child = ctx.space.mutate(&parent, ctx.rng)?;
         let mut hash = (ctx.hash)(&child)?;
         let mut retries = 0;
-        while retries < self.config.mutate_until_new && hash.to_string() == parent_hash {
+        while retries < self.config.mutate_until_new && hash == parent_hash {
             child = ctx.space.mutate(&parent, ctx.rng)?;
             hash = (ctx.hash)(&child)?;
             retries += 1;
@@ -125,7 +126,7 @@ impl Strategy for RegularizedEvolution {
         &mut self,
         genotype: &AnyGenotype,
         value: &serde_json::Value,
-        hash: &str,
+        hash: FunctionalHash,
         fitness: Option<f64>,
     ) -> Vec<Member> {
         let Some(fitness) = fitness else {
@@ -133,7 +134,7 @@ impl Strategy for RegularizedEvolution {
         };
         self.state.population.push_back(Member {
             genotype: value.clone(),
-            hash: hash.to_string(),
+            hash,
             fitness,
         });
         self.genotypes.push_back(genotype.clone());
@@ -177,20 +178,21 @@ mod tests {
         let (mut r, space) = rea(3, 2);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let mut dead = Vec::new();
+        let h = |i: u8| FunctionalHash::from_parts(2, [i; 32]);
         for i in 0..5 {
             let g = space.sample(&mut rng);
             let v = space.to_value(&g).expect("value");
-            dead.extend(r.observe(&g, &v, &format!("h{i}"), Some(i as f64)));
+            dead.extend(r.observe(&g, &v, h(i), Some(f64::from(i))));
         }
         assert_eq!(
-            dead.iter().map(|m| m.hash.as_str()).collect::<Vec<_>>(),
-            ["h0", "h1"]
+            dead.iter().map(|m| m.hash).collect::<Vec<_>>(),
+            [h(0), h(1)]
         );
         let g = space.sample(&mut rng);
         let v = space.to_value(&g).expect("value");
-        assert!(r.observe(&g, &v, "failed", None).is_empty());
-        let alive: Vec<&str> = r.state.population.iter().map(|m| m.hash.as_str()).collect();
-        assert_eq!(alive, ["h2", "h3", "h4"]);
+        assert!(r.observe(&g, &v, h(9), None).is_empty());
+        let alive: Vec<_> = r.state.population.iter().map(|m| m.hash).collect();
+        assert_eq!(alive, [h(2), h(3), h(4)]);
         // Saved and restored, the population is the same.
         let again =
             RegularizedEvolution::new(r.config.clone(), &space, Some(&r.save())).expect("restore");
@@ -204,7 +206,12 @@ mod tests {
         for (i, f) in [3.0, 9.0, 1.0, 9.0, 2.0].iter().enumerate() {
             let g = space.sample(&mut rng);
             let v = space.to_value(&g).expect("value");
-            r.observe(&g, &v, &format!("h{i}"), Some(*f));
+            r.observe(
+                &g,
+                &v,
+                FunctionalHash::from_parts(2, [i as u8; 32]),
+                Some(*f),
+            );
         }
         // Sample = whole population: the fittest, ties to the oldest.
         for _ in 0..20 {

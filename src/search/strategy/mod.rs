@@ -16,8 +16,8 @@ use crate::space::{AnyGenotype, AnySpace, SpaceError};
 pub struct Member {
     /// Genotype in native notation (JSON).
     pub genotype: serde_json::Value,
-    /// Functional hash (printed form).
-    pub hash: String,
+    /// Functional hash.
+    pub hash: FunctionalHash,
     /// Fitness.
     pub fitness: f64,
 }
@@ -56,7 +56,7 @@ pub trait Strategy: Send + Sync {
         &mut self,
         genotype: &AnyGenotype,
         value: &serde_json::Value,
-        hash: &str,
+        hash: FunctionalHash,
         fitness: Option<f64>,
     ) -> Vec<Member>;
     /// The state to store.

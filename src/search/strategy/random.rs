@@ -2,6 +2,7 @@
 //! reports).
 
 use super::{random_proposal, Ctx, Member, Proposal, Strategy};
+use crate::hash::FunctionalHash;
 use crate::space::{AnyGenotype, SpaceError};
 
 /// Uniform random sampling; stateless.
@@ -17,7 +18,7 @@ impl Strategy for RandomSearch {
         &mut self,
         _: &AnyGenotype,
         _: &serde_json::Value,
-        _: &str,
+        _: FunctionalHash,
         _: Option<f64>,
     ) -> Vec<Member> {
         Vec::new()

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use rayon::prelude::*;
 
-use super::{FunctionalHash, StructuralHash};
+use crate::hash::{self, FunctionalHash, StructuralHash};
 use crate::space::{AnyGenotype, AnySpace, SpaceError};
 
 /// Counts over every encoding of a space.
@@ -37,7 +37,7 @@ pub fn census(
         buf.extend(iter.by_ref().take(CHUNK));
         let hashed: Result<Vec<(FunctionalHash, StructuralHash)>, SpaceError> = buf
             .par_iter()
-            .map(|g| space.decode(g).map(|net| super::hash(&net)))
+            .map(|g| space.decode(g).map(|net| hash::hash(&net)))
             .collect();
         let hashed = match hashed {
             Ok(h) => h,

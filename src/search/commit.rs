@@ -1,0 +1,361 @@
+//! The commit step: a round's results applied, in proposal order, to the campaign's state
+//! (counters, best, history digest, seen functions, strategy). Pure: state and results in,
+//! events out. The loop writes the events and the new header in one atomic store commit, so
+//! this function is the whole meaning of "committing a round".
+
+use std::collections::HashSet;
+
+use super::budget::{self, Spent};
+use super::config::BudgetConfig;
+use super::strategy::Strategy;
+use crate::eval::Outcome;
+use crate::hash::FunctionalHash;
+use crate::space::{AnySpace, SpaceError};
+use crate::store::campaign::{
+    Best, CampaignHeader, CampaignState, Event, FinishReason, Inflight, SlotResult, Source,
+};
+
+/// The state a commit changes, besides the header.
+pub struct Searcher<'a> {
+    /// The campaign's strategy.
+    pub strategy: &'a mut dyn Strategy,
+    /// Functions the campaign has committed.
+    pub seen: &'a mut HashSet<FunctionalHash>,
+}
+
+/// What committing a round produced.
+#[derive(Debug, PartialEq)]
+pub struct Committed {
+    /// Journal events, in order.
+    pub events: Vec<Event>,
+    /// The budget that ended the campaign during or right after the round, if one did.
+    pub end: Option<FinishReason>,
+}
+
+/// Applies `results` (one per candidate of `inflight`) to `header` and `searcher`. A budget
+/// reached part-way stops the round there: later candidates are not committed. `elapsed` is the
+/// campaign's wall time so far (sessions before this one included).
+pub fn commit_round(
+    header: &mut CampaignHeader,
+    searcher: Searcher<'_>,
+    space: &AnySpace,
+    budget: &BudgetConfig,
+    elapsed: f64,
+    inflight: &Inflight,
+    results: &[SlotResult],
+) -> Result<Committed, SpaceError> {
+    let reached = |h: &CampaignHeader| {
+        budget::reached(
+            budget,
+            Spent {
+                counters: &h.counters,
+                simulated_seconds: h.simulated_seconds,
+                elapsed_seconds: elapsed,
+            },
+        )
+    };
+    let mut events = Vec::new();
+    let mut end = None;
+    for (cand, result) in inflight.candidates.iter().zip(results) {
+        if let Some(reason) = reached(header) {
+            end = Some(reason);
+            break;
+        }
+        let genotype = space.parse_value(&cand.genotype)?;
+        let proposal = header.counters.proposals;
+        let c = &mut header.counters;
+        c.proposals += 1;
+        match result.source {
+            Source::Evaluated => {
+                c.consecutive_hits = 0;
+                c.evaluations += 1;
+            }
+            Source::Cache => {
+                c.consecutive_hits += 1;
+                c.cache_hits += 1;
+            }
+        }
+        let hash = cand.hash;
+        match &result.outcome {
+            Outcome::Done {
+                fitness,
+                metrics,
+                simulated_seconds,
+                ..
+            } => {
+                events.push(match result.source {
+                    Source::Evaluated => {
+                        header.simulated_seconds += simulated_seconds;
+                        Event::Evaluated {
+                            proposal,
+                            hash,
+                            fitness: *fitness,
+                            metrics: metrics.clone(),
+                            simulated_seconds: *simulated_seconds,
+                        }
+                    }
+                    Source::Cache => Event::CacheHit {
+                        proposal,
+                        hash,
+                        fitness: *fitness,
+                        metrics: metrics.clone(),
+                    },
+                });
+                if header.best.as_ref().is_none_or(|b| *fitness > b.fitness) {
+                    header.best = Some(Best {
+                        genotype: notation(&cand.genotype),
+                        functional_hash: hash,
+                        fitness: *fitness,
+                        metrics: metrics.clone(),
+                        proposal,
+                    });
+                }
+            }
+            Outcome::Failed { kind, reason } => {
+                header.counters.failures += 1;
+                events.push(Event::Failed {
+                    proposal,
+                    hash,
+                    kind: *kind,
+                    reason: reason.clone(),
+                    source: result.source,
+                });
+            }
+        }
+        let fitness = result.outcome.fitness();
+        header.history_digest = chain(&header.history_digest, &hash, fitness);
+        searcher.seen.insert(hash);
+        for dead in searcher
+            .strategy
+            .observe(&genotype, &cand.genotype, hash, fitness)
+        {
+            events.push(Event::AgedOut {
+                hash: dead.hash,
+                genotype: notation(&dead.genotype),
+            });
+        }
+    }
+    if end.is_none() {
+        end = reached(header);
+    }
+    header.counters.rounds += 1;
+    header.round += 1;
+    header.strategy = searcher.strategy.save();
+    header.elapsed_seconds = elapsed;
+    if let Some(reason) = end {
+        events.push(Event::Finished { reason });
+        header.state = CampaignState::Finished;
+        header.finish_reason = Some(reason);
+    }
+    Ok(Committed { events, end })
+}
+
+/// The native notation of a stored genotype value as one line of text.
+pub fn notation(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One link of the history chain: blake3(previous || printed hash || fitness bits or
+/// "failed"). Any change to what a campaign saw, in order, changes the digest.
+pub fn chain(previous: &str, hash: &FunctionalHash, fitness: Option<f64>) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(previous.as_bytes());
+    h.update(hash.to_string().as_bytes());
+    match fitness {
+        Some(f) => h.update(&f.to_bits().to_le_bytes()),
+        None => h.update(b"failed"),
+    };
+    h.finalize().to_hex().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::eval::FailureKind;
+    use crate::search::strategy::random::RandomSearch;
+    use crate::store::campaign::Candidate;
+    use crate::store::{Commit, Store};
+
+    fn done(fitness: f64, simulated_seconds: f64) -> Outcome {
+        Outcome::Done {
+            fitness,
+            metrics: BTreeMap::from([("valid_accuracy".to_string(), fitness)]),
+            curves: BTreeMap::new(),
+            simulated_seconds,
+            wall_seconds: 0.0,
+        }
+    }
+
+    /// A round of three: a new function (evaluated), the same function again (a hit), and a
+    /// failure.
+    fn round() -> (AnySpace, Inflight, Vec<SlotResult>) {
+        let space = AnySpace::builtin("nb201").expect("built-in space");
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let a = space.sample(&mut rng);
+        let b = space.sample(&mut rng);
+        let hash = |g| FunctionalHash::of(&space.decode(g).expect("decodes"));
+        let cand = |g, random| Candidate {
+            genotype: space.to_value(g).expect("value"),
+            hash: hash(g),
+            random,
+        };
+        let inflight = Inflight {
+            round: 0,
+            candidates: vec![cand(&a, true), cand(&a, false), cand(&b, true)],
+        };
+        let results = vec![
+            SlotResult {
+                source: Source::Evaluated,
+                outcome: done(71.5, 100.0),
+            },
+            SlotResult {
+                source: Source::Cache,
+                outcome: done(71.5, 0.0),
+            },
+            SlotResult {
+                source: Source::Evaluated,
+                outcome: Outcome::failed(FailureKind::Diverged, "diverged: loss is NaN"),
+            },
+        ];
+        (space, inflight, results)
+    }
+
+    #[test]
+    fn a_round_becomes_events_counters_best_and_digest() {
+        let (space, inflight, results) = round();
+        let mut header = CampaignHeader::new("c", "", serde_json::Value::Null, 0);
+        let start = header.history_digest.clone();
+        let mut seen = HashSet::new();
+        let budget = BudgetConfig {
+            evaluations: Some(2),
+            ..BudgetConfig::default()
+        };
+        let searcher = Searcher {
+            strategy: &mut RandomSearch,
+            seen: &mut seen,
+        };
+        let committed = commit_round(
+            &mut header,
+            searcher,
+            &space,
+            &budget,
+            12.5,
+            &inflight,
+            &results,
+        )
+        .expect("commits");
+        let (ha, hb) = (inflight.candidates[0].hash, inflight.candidates[2].hash);
+        let metrics = BTreeMap::from([("valid_accuracy".to_string(), 71.5)]);
+        assert_eq!(
+            committed.events,
+            [
+                Event::Evaluated {
+                    proposal: 0,
+                    hash: ha,
+                    fitness: 71.5,
+                    metrics: metrics.clone(),
+                    simulated_seconds: 100.0,
+                },
+                Event::CacheHit {
+                    proposal: 1,
+                    hash: ha,
+                    fitness: 71.5,
+                    metrics: metrics.clone(),
+                },
+                Event::Failed {
+                    proposal: 2,
+                    hash: hb,
+                    kind: FailureKind::Diverged,
+                    reason: "diverged: loss is NaN".into(),
+                    source: Source::Evaluated,
+                },
+                // Two real evaluations: the budget is reached after the round.
+                Event::Finished {
+                    reason: FinishReason::Evaluations(2),
+                },
+            ]
+        );
+        assert_eq!(committed.end, Some(FinishReason::Evaluations(2)));
+        let c = header.counters;
+        assert_eq!(
+            (
+                c.proposals,
+                c.evaluations,
+                c.cache_hits,
+                c.failures,
+                c.rounds
+            ),
+            (3, 2, 1, 1, 1)
+        );
+        assert_eq!(c.consecutive_hits, 0, "the failure was a real evaluation");
+        assert_eq!(header.simulated_seconds, 100.0);
+        assert_eq!(header.elapsed_seconds, 12.5);
+        assert_eq!((header.round, header.state), (1, CampaignState::Finished));
+        let best = header.best.as_ref().expect("a best");
+        assert_eq!((best.functional_hash, best.proposal), (ha, 0));
+        let digest = chain(
+            &chain(&chain(&start, &ha, Some(71.5)), &ha, Some(71.5)),
+            &hb,
+            None,
+        );
+        assert_eq!(header.history_digest, digest);
+        assert_eq!(seen, HashSet::from([ha, hb]));
+
+        // Written as the loop writes it, an in-memory store reads back the same journal and
+        // header.
+        let store = Store::temporary().expect("in-memory store");
+        let mut commit = Commit::new();
+        commit.append(&mut header.next_seq, &committed.events);
+        commit.put_header(&header);
+        store.commit("c", &commit).expect("commit");
+        let journal: Vec<Event> = store
+            .journal("c")
+            .expect("journal")
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(journal, committed.events);
+        assert_eq!(store.campaign("c").expect("read"), Some(header));
+    }
+
+    #[test]
+    fn a_budget_reached_mid_round_commits_no_further_candidate() {
+        let (space, inflight, results) = round();
+        let mut header = CampaignHeader::new("c", "", serde_json::Value::Null, 0);
+        let budget = BudgetConfig {
+            proposals: Some(1),
+            ..BudgetConfig::default()
+        };
+        let searcher = Searcher {
+            strategy: &mut RandomSearch,
+            seen: &mut HashSet::new(),
+        };
+        let committed = commit_round(
+            &mut header,
+            searcher,
+            &space,
+            &budget,
+            0.0,
+            &inflight,
+            &results,
+        )
+        .expect("commits");
+        assert_eq!(committed.events.len(), 2, "{:?}", committed.events);
+        assert!(matches!(committed.events[0], Event::Evaluated { .. }));
+        assert_eq!(
+            committed.events[1],
+            Event::Finished {
+                reason: FinishReason::Proposals(1)
+            }
+        );
+        assert_eq!(header.counters.proposals, 1);
+        assert_eq!(header.finish_reason, Some(FinishReason::Proposals(1)));
+    }
+}
