@@ -51,8 +51,8 @@
 //! 4. `search::Campaign` commits every step to the `store` before acting on it, so a killed
 //!    campaign resumes exactly where it stopped.
 //!
-//! Modules depend only on those listed before them: `ir`, `hash`, `space`, `census`, `eval`,
-//! `store`, `search`.
+//! Modules depend only on those listed before them: `fidelity`, `ir`, `hash`, `space`, `census`,
+//! `eval`, `store`, `search`.
 
 #![warn(missing_docs)]
 
@@ -60,6 +60,7 @@ pub mod census;
 pub mod error;
 pub mod eval;
 pub mod export;
+pub mod fidelity;
 pub mod hash;
 pub mod hex;
 pub mod ir;

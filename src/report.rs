@@ -238,7 +238,7 @@ pub fn render(store: &Store, name: &str) -> Result<String, ExportError> {
     ] {
         let _ = writeln!(out, "<div class=\"plot\">{svg}</div>");
     }
-    out.push_str("</div>\n<h2>Top 10</h2>\n<table><tr><th>#</th><th>fitness</th><th>metrics</th><th>params</th><th>FLOPs</th><th>functional hash</th><th>architecture</th></tr>\n");
+    out.push_str("</div>\n<h2>Top 10</h2>\n<table><tr><th>#</th><th>fitness</th><th>fidelity</th><th>metrics</th><th>params</th><th>FLOPs</th><th>functional hash</th><th>architecture</th></tr>\n");
     for (i, d) in docs.iter().take(10).enumerate() {
         let Some(r) = &d.result else { continue };
         let metrics: Vec<String> = r
@@ -260,9 +260,10 @@ pub fn render(store: &Store, name: &str) -> Result<String, ExportError> {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code><pre>{}</pre></td></tr>",
+            "<tr><td>{}</td><td>{:.4}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code><pre>{}</pre></td></tr>",
             i + 1,
             r.fitness.unwrap_or(f64::NAN),
+            html_escape(&r.fidelity.to_string()),
             metrics.join("<br>"),
             r.params,
             r.flops,

@@ -458,6 +458,19 @@ fn protocols_hold_the_memory_limit_and_no_paths() {
     assert!(a.description.get("path").is_none() && a.description.get("train_files").is_none());
     assert_eq!(a, default);
     assert_eq!(a.fingerprint(), b.fingerprint());
+    // Another number of epochs is another fidelity, and another fingerprint.
+    let longer = TrainConfig {
+        epochs: config.epochs + 1,
+        ..config.clone()
+    };
+    assert_eq!(
+        default.fidelity,
+        evonas::eval::Fidelity::Epochs {
+            epochs: config.epochs
+        }
+    );
+    assert_ne!(protocol(&longer).fidelity, default.fidelity);
+    assert_ne!(protocol(&longer).fingerprint(), default.fingerprint());
     // Another data set (another digest) is another protocol.
     let (other, _) = synthetic(120, 64, train::config::DEFAULT_MAX_MEMORY_MB);
     assert_ne!(

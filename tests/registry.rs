@@ -61,9 +61,9 @@ fn registry(calls: &Arc<AtomicUsize>) -> Registry {
     r.register(typed("fewer-params", move |s: FewerParams| {
         Ok(Box::new(FewerParamsEvaluator {
             max_params: s.max_params,
-            protocol: Protocol {
-                description: serde_json::json!({"kind": "fewer-params", "max_params": s.max_params}),
-            },
+            protocol: Protocol::new(
+                serde_json::json!({"kind": "fewer-params", "max_params": s.max_params}),
+            ),
             calls: Arc::clone(&calls),
         }))
     }));

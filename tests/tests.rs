@@ -11,6 +11,7 @@ mod compat;
 mod data;
 mod export;
 mod hash;
+mod jobs;
 mod memory;
 mod properties;
 mod reference_data;

@@ -682,6 +682,8 @@ fn a_training_campaign_is_reproducible_records_curves_and_retrains() {
         let st = status(&store, "tiny");
         assert_eq!(st["evaluations"], 5);
         assert!(st["best"]["metrics"]["valid_accuracy"].as_f64().unwrap() > 0.0);
+        // The best figure says it comes from one epoch of training.
+        assert_eq!(st["best"]["fidelity"], "1 epoch", "{st}");
         digests.push((st["history_digest"].clone(), st["best"]["fitness"].clone()));
     }
     assert_eq!(digests[0], digests[1], "thread count changed the campaign");
@@ -699,6 +701,18 @@ fn a_training_campaign_is_reproducible_records_curves_and_retrains() {
             .map(Vec::len),
         Some(1),
         "{first}"
+    );
+    // Exported documents carry the fidelity of their figures.
+    let docs = evonas(
+        &["export", "tiny", "--store", store.to_str().unwrap(), "--top", "1"],
+        None,
+    )
+    .ok();
+    let docs: serde_json::Value = serde_json::from_str(&docs).unwrap();
+    assert_eq!(
+        docs[0]["result"]["fidelity"],
+        serde_json::json!({"kind": "epochs", "epochs": 1}),
+        "{docs}"
     );
     // Retraining the best two reports test accuracy on the held-out split.
     let out = evonas(

@@ -83,7 +83,7 @@ impl Mock {
         });
         Mock {
             config,
-            protocol: Protocol { description },
+            protocol: Protocol::new(description),
         }
     }
 

@@ -6,11 +6,14 @@
 //! about sled.
 
 pub mod data;
+pub mod job;
 pub mod memory;
 pub mod mock;
 pub mod registry;
 pub mod table;
 pub mod train;
+
+pub use crate::fidelity::Fidelity;
 
 use std::collections::BTreeMap;
 
@@ -121,9 +124,27 @@ impl Outcome {
 pub struct Protocol {
     /// Canonical description (keys sorted by serde_json's map).
     pub description: serde_json::Value,
+    /// How much of a full evaluation it spends. The description must determine it (a training
+    /// protocol's description holds its epochs), so two fidelities are two fingerprints and one
+    /// cache holds a function's results at each, apart.
+    #[serde(default)]
+    pub fidelity: Fidelity,
 }
 
 impl Protocol {
+    /// A protocol at full fidelity.
+    pub fn new(description: serde_json::Value) -> Self {
+        Protocol {
+            description,
+            fidelity: Fidelity::Full,
+        }
+    }
+
+    /// The same protocol at `fidelity`.
+    pub fn at(self, fidelity: Fidelity) -> Self {
+        Protocol { fidelity, ..self }
+    }
+
     /// blake3 of the canonical JSON description.
     pub fn fingerprint(&self) -> Fingerprint {
         // A `Value` always serialises (its map keys are strings).
@@ -250,9 +271,9 @@ pub struct EvalRecord {
 }
 
 impl EvalRecord {
-    /// A record holding one outcome.
-    pub fn first(outcome: &Outcome, net: &Network, space: &str, genotype: String) -> Self {
-        let cost = crate::ir::cost(net);
+    /// A record holding one outcome of a network of `cost`, genotype `genotype` (one-line
+    /// notation) in `space`.
+    pub fn first(outcome: &Outcome, cost: crate::ir::Cost, space: &str, genotype: String) -> Self {
         let now = unix_now();
         let mut r = EvalRecord {
             schema: RECORD_SCHEMA,

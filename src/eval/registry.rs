@@ -34,9 +34,7 @@
 //!
 //! let mut registry = Registry::builtin();
 //! registry.register(typed("small", |s: Small| {
-//!     let protocol = Protocol {
-//!         description: serde_json::json!({ "kind": "small", "scale": s.scale }),
-//!     };
+//!     let protocol = Protocol::new(serde_json::json!({ "kind": "small", "scale": s.scale }));
 //!     Ok(Box::new(SmallEvaluator(protocol, s.scale)))
 //! }));
 //! let config = evonas::search::CampaignConfig::parse_with(
@@ -55,7 +53,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Evaluator;
 
@@ -148,6 +146,82 @@ where
         let c: C = decode(settings.clone())?;
         (self.build)(c)
     }
+}
+
+/// `[evaluator]`: a `kind` from the [`Registry`] and its settings. After
+/// [`CampaignConfig::parse_with`](crate::search::CampaignConfig::parse_with) the settings are canonical (checked, defaults filled in,
+/// relative paths resolved), and that form is what a campaign stores and compares on resume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvaluatorSpec {
+    /// The registry name (`nb201-table`, `train`, or one registered by the program).
+    pub kind: String,
+    /// Every other key of the table.
+    #[serde(flatten)]
+    pub settings: Settings,
+}
+
+impl EvaluatorSpec {
+    /// The settings as the type `C`, when `kind` is `expected` (e.g. a command that only
+    /// works with training protocols).
+    pub fn decode<C: DeserializeOwned>(&self, expected: &str) -> Result<C, String> {
+        if self.kind != expected {
+            return Err(format!(
+                "[evaluator] kind is {:?}, this needs kind = {expected:?}",
+                self.kind
+            ));
+        }
+        decode(self.settings.clone()).map_err(|m| format!("[evaluator] {m}"))
+    }
+
+    /// The `[evaluator]` table as JSON (`kind` and the settings).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut m = self.settings.clone();
+        m.insert("kind".into(), self.kind.clone().into());
+        serde_json::Value::Object(m)
+    }
+
+    /// Builds the evaluator from `registry`.
+    pub fn build(&self, registry: &Registry) -> Result<Box<dyn Evaluator>, SpecError> {
+        let Some(kind) = registry.get(&self.kind) else {
+            return Err(SpecError::UnknownKind {
+                kind: self.kind.clone(),
+                known: registry.names().join(", "),
+            });
+        };
+        kind.build(&self.settings).map_err(SpecError::Build)
+    }
+
+    /// Checks the kind against `registry` and makes the settings canonical.
+    pub fn normalize(&mut self, registry: &Registry, base: Option<&Path>) -> Result<(), String> {
+        let Some(kind) = registry.get(&self.kind) else {
+            return Err(format!(
+                "[evaluator] kind {:?} is unknown; known kinds: {}",
+                self.kind,
+                registry.names().join(", ")
+            ));
+        };
+        let settings = std::mem::take(&mut self.settings);
+        self.settings = kind
+            .normalize(settings, base)
+            .map_err(|m| format!("[evaluator] {m}"))?;
+        Ok(())
+    }
+}
+
+/// Why an [`EvaluatorSpec`] does not give an evaluator.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// The kind is not in the registry.
+    #[error("[evaluator] kind {kind:?} is unknown; known kinds: {known}")]
+    UnknownKind {
+        /// The kind.
+        kind: String,
+        /// The registry's kinds.
+        known: String,
+    },
+    /// The evaluator cannot be built (its table or data cannot be loaded).
+    #[error("[evaluator] {0}")]
+    Build(BuildError),
 }
 
 /// Evaluator kinds by name.

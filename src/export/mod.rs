@@ -8,8 +8,8 @@
 pub mod dot;
 pub mod pytorch;
 
-use crate::eval::unix_now;
 use crate::eval::EvalRecord;
+use crate::eval::{unix_now, Fidelity};
 use crate::hash;
 use crate::search::results::{found, Found};
 use crate::search::{Campaign, CampaignConfig};
@@ -100,6 +100,10 @@ pub fn export(
         config: &config,
         campaign: name,
         state: header.state,
+        fidelity: protocol
+            .as_ref()
+            .map(|p| p.fidelity.clone())
+            .unwrap_or_default(),
         exported_unix: unix_now(),
     };
     let mut docs = Vec::new();
@@ -119,6 +123,7 @@ struct Context<'a> {
     config: &'a CampaignConfig,
     campaign: &'a str,
     state: CampaignState,
+    fidelity: Fidelity,
     exported_unix: u64,
 }
 
@@ -148,7 +153,8 @@ impl Context<'_> {
             failure,
             params: cost.params,
             flops: cost.flops,
-            protocol: serde_json::to_value(&self.config.evaluator).unwrap_or_default(),
+            protocol: self.config.evaluator.to_json(),
+            fidelity: self.fidelity.clone(),
             provenance: Provenance {
                 campaign: self.campaign.to_string(),
                 proposal: f.proposal,
@@ -171,6 +177,7 @@ pub fn best_document(c: &Campaign<'_>) -> Option<ArchDocument> {
         config: c.config(),
         campaign: &h.name,
         state: h.state,
+        fidelity: best.fidelity.clone(),
         exported_unix: unix_now(),
     };
     let found = Found {

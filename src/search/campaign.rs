@@ -16,11 +16,12 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use super::budget::{self, Spent};
-use super::commit::{commit_round, notation, Searcher};
-use super::config::{CampaignConfig, ConfigError, EvaluatorSpec};
+use super::commit::{commit_round, notation, Round, Searcher};
+use super::config::{CampaignConfig, ConfigError};
 use super::strategy::{self, Strategy};
-use crate::eval::registry::{BuildError, Registry};
-use crate::eval::{unix_now, EvalRecord, Evaluator, Fingerprint, Outcome, Task};
+use crate::eval::job::{Job, JobError, Runner, SpaceSource, JOB_SCHEMA};
+use crate::eval::registry::{Registry, SpecError};
+use crate::eval::{unix_now, EvalRecord, Fingerprint, Outcome};
 use crate::hash::FunctionalHash;
 use crate::space::{AnyGenotype, AnySpace, SpaceError};
 use crate::store::cache::{CacheKey, CachePolicy, Decision};
@@ -42,17 +43,12 @@ pub enum SearchError {
     /// The config is wrong.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// The evaluator cannot be built (its table or data cannot be loaded).
-    #[error("[evaluator] {0}")]
-    Evaluator(BuildError),
-    /// The stored or given `[evaluator] kind` is not in the registry.
-    #[error("[evaluator] kind {kind:?} is unknown; known kinds: {known}")]
-    UnknownKind {
-        /// The kind.
-        kind: String,
-        /// The registry's kinds.
-        known: String,
-    },
+    /// The evaluator cannot be built: an unknown kind, or its table or data cannot be loaded.
+    #[error(transparent)]
+    Evaluator(#[from] SpecError),
+    /// A job could not be run.
+    #[error(transparent)]
+    Job(#[from] JobError),
     /// A campaign of that name exists with another config.
     #[error("campaign `{name}` already exists in this store with a different config; choose another name (--name) or resume it with `evonas resume {name}`")]
     ConfigMismatch {
@@ -99,26 +95,13 @@ pub enum End {
     Interrupted,
 }
 
-/// Builds the evaluator a config asks for, from `registry`.
-pub fn evaluator(
-    spec: &EvaluatorSpec,
-    registry: &Registry,
-) -> Result<Box<dyn Evaluator>, SearchError> {
-    let Some(kind) = registry.get(&spec.kind) else {
-        return Err(SearchError::UnknownKind {
-            kind: spec.kind.clone(),
-            known: registry.names().join(", "),
-        });
-    };
-    kind.build(&spec.settings).map_err(SearchError::Evaluator)
-}
-
 /// A campaign ready to run (new or resumed).
 pub struct Campaign<'a> {
     store: &'a Store,
     config: CampaignConfig,
     space: AnySpace,
-    evaluator: Box<dyn Evaluator>,
+    space_source: SpaceSource,
+    runner: Runner,
     protocol: Fingerprint,
     header: CampaignHeader,
     strategy: Box<dyn Strategy>,
@@ -153,7 +136,8 @@ impl<'a> Campaign<'a> {
         config_toml: &str,
         registry: &Registry,
     ) -> Result<Campaign<'a>, SearchError> {
-        let space = AnySpace::load(&config.space)?;
+        let space_source = SpaceSource::of(&config.space)?;
+        let space = space_source.load()?;
         let existing = store.campaign(&config.name)?;
         if let Some(h) = &existing {
             if h.effective_config != config_json(&config) {
@@ -162,7 +146,8 @@ impl<'a> Campaign<'a> {
                 });
             }
         }
-        let evaluator = evaluator(&config.evaluator, registry)?;
+        let runner = Runner::new(&config.evaluator, registry).map_err(SearchError::Job)?;
+        let evaluator = runner.evaluator();
         let protocol = evaluator.protocol().fingerprint();
         let threads = config
             .parallel
@@ -201,20 +186,20 @@ impl<'a> Campaign<'a> {
                 }
             }
         }
-        let mut space = space.with_knobs(&config.knobs);
-        if let Some((input, classes)) = evaluator.input() {
-            space = space.with_io(input, classes);
-        }
+        // The space jobs decode in: knobs and the evaluator's input shape applied.
+        let space = runner.space(&space_source, &config.knobs)?;
         header.protocol = Some(StoredProtocol {
             description: evaluator.protocol().description.clone(),
             fingerprint: protocol,
+            fidelity: evaluator.protocol().fidelity.clone(),
             input: evaluator.input(),
         });
         Ok(Campaign {
             store,
             space,
             config,
-            evaluator,
+            space_source,
+            runner,
             protocol,
             header,
             strategy,
@@ -444,12 +429,7 @@ impl<'a> Campaign<'a> {
         let mut done = self.store.slots(&name)?;
         let policy = self.config.cache.policy;
         let n = inflight.candidates.len();
-        let mut genotypes = Vec::with_capacity(n);
-        let mut hashes = Vec::with_capacity(n);
-        for c in &inflight.candidates {
-            genotypes.push(self.space.parse_value(&c.genotype)?);
-            hashes.push(c.hash);
-        }
+        let hashes: Vec<FunctionalHash> = inflight.candidates.iter().map(|c| c.hash).collect();
         // Within a round, equal functions are evaluated once (unless the cache is off): the
         // first slot leads, later ones are answered as hits from its result.
         let mut leader: Vec<usize> = (0..n).collect();
@@ -472,7 +452,7 @@ impl<'a> Campaign<'a> {
                         if stop.load(Ordering::SeqCst) {
                             return Ok(None);
                         }
-                        this.answer_slot(&name, i, &genotypes[i], hashes[i], policy, coins[i])
+                        this.answer_slot(&name, i, &inflight.candidates[i], policy, coins[i])
                             .map(|r| Some((i, r)))
                     })
                     .collect()
@@ -508,15 +488,30 @@ impl<'a> Campaign<'a> {
         Ok(Some(out))
     }
 
+    /// The owned job that evaluates `candidate` for the `repeat`-th time under this campaign's
+    /// protocol (what this process runs itself, and what another process could run).
+    pub fn job(&self, candidate: &Candidate, repeat: u32) -> Job {
+        Job {
+            schema: JOB_SCHEMA,
+            space: self.space_source.clone(),
+            knobs: self.config.knobs,
+            genotype: candidate.genotype.clone(),
+            evaluator: self.config.evaluator.clone(),
+            protocol: self.protocol,
+            hash: candidate.hash,
+            repeat,
+        }
+    }
+
     fn answer_slot(
         &self,
         name: &str,
         slot: usize,
-        genotype: &AnyGenotype,
-        hash: FunctionalHash,
+        candidate: &Candidate,
         policy: CachePolicy,
         coin: f64,
     ) -> Result<SlotResult, SearchError> {
+        let hash = candidate.hash;
         let key = CacheKey::new(hash, self.protocol);
         let existing = if policy.uses_cache() {
             self.store.cache_get(&key)?
@@ -532,15 +527,9 @@ impl<'a> Campaign<'a> {
             }
             Decision::Evaluate { base } => base,
         };
-        let network = self.space.decode(genotype)?;
-        let task = Task {
-            space: &self.space,
-            genotype,
-            network: &network,
-            hash,
-            repeat: base.as_ref().map_or(0, |r| r.evaluations),
-        };
-        let outcome = self.evaluator.evaluate(&task);
+        let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
+        let evaluation = self.runner.run(&job)?;
+        let outcome = evaluation.outcome;
         let record = match base {
             Some(mut r) => {
                 r.add(&outcome);
@@ -548,9 +537,9 @@ impl<'a> Campaign<'a> {
             }
             None => EvalRecord::first(
                 &outcome,
-                &network,
-                self.space.name(),
-                self.space.format(genotype)?,
+                evaluation.cost,
+                &evaluation.space,
+                evaluation.genotype,
             ),
         };
         // Under aggregation the search sees the running mean; the cost is this evaluation's.
@@ -602,19 +591,17 @@ impl<'a> Campaign<'a> {
         inflight: &Inflight,
         results: Vec<SlotResult>,
     ) -> Result<Option<End>, SearchError> {
-        let elapsed = self.elapsed();
-        let committed = commit_round(
-            &mut self.header,
-            Searcher {
-                strategy: &mut *self.strategy,
-                seen: &mut self.seen,
-            },
-            &self.space,
-            &self.config.budget,
-            elapsed,
-            inflight,
-            &results,
-        )?;
+        let round = Round {
+            space: &self.space,
+            budget: &self.config.budget,
+            elapsed: self.elapsed(),
+            fidelity: &self.runner.evaluator().protocol().fidelity,
+        };
+        let searcher = Searcher {
+            strategy: &mut *self.strategy,
+            seen: &mut self.seen,
+        };
+        let committed = commit_round(&mut self.header, searcher, &round, inflight, &results)?;
         self.header.updated_unix = unix_now();
         let mut c = Commit::new();
         c.append(&mut self.header.next_seq, &committed.events);

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use super::budget::{self, Spent};
 use super::config::BudgetConfig;
 use super::strategy::Strategy;
-use crate::eval::Outcome;
+use crate::eval::{Fidelity, Outcome};
 use crate::hash::FunctionalHash;
 use crate::space::{AnySpace, SpaceError};
 use crate::store::campaign::{
@@ -23,6 +23,18 @@ pub struct Searcher<'a> {
     pub seen: &'a mut HashSet<FunctionalHash>,
 }
 
+/// What a round is committed against.
+pub struct Round<'a> {
+    /// The campaign's space (genotypes are read back in it for the strategy).
+    pub space: &'a AnySpace,
+    /// The budgets.
+    pub budget: &'a BudgetConfig,
+    /// The campaign's wall time so far, earlier sessions included.
+    pub elapsed: f64,
+    /// The fidelity of the round's results.
+    pub fidelity: &'a Fidelity,
+}
+
 /// What committing a round produced.
 #[derive(Debug, PartialEq)]
 pub struct Committed {
@@ -33,24 +45,21 @@ pub struct Committed {
 }
 
 /// Applies `results` (one per candidate of `inflight`) to `header` and `searcher`. A budget
-/// reached part-way stops the round there: later candidates are not committed. `elapsed` is the
-/// campaign's wall time so far (sessions before this one included).
+/// reached part-way stops the round there: later candidates are not committed.
 pub fn commit_round(
     header: &mut CampaignHeader,
     searcher: Searcher<'_>,
-    space: &AnySpace,
-    budget: &BudgetConfig,
-    elapsed: f64,
+    round: &Round<'_>,
     inflight: &Inflight,
     results: &[SlotResult],
 ) -> Result<Committed, SpaceError> {
     let reached = |h: &CampaignHeader| {
         budget::reached(
-            budget,
+            round.budget,
             Spent {
                 counters: &h.counters,
                 simulated_seconds: h.simulated_seconds,
-                elapsed_seconds: elapsed,
+                elapsed_seconds: round.elapsed,
             },
         )
     };
@@ -61,7 +70,7 @@ pub fn commit_round(
             end = Some(reason);
             break;
         }
-        let genotype = space.parse_value(&cand.genotype)?;
+        let genotype = round.space.parse_value(&cand.genotype)?;
         let proposal = header.counters.proposals;
         let c = &mut header.counters;
         c.proposals += 1;
@@ -101,13 +110,14 @@ pub fn commit_round(
                         metrics: metrics.clone(),
                     },
                 });
-                if header.best.as_ref().is_none_or(|b| *fitness > b.fitness) {
+                if improves(header.best.as_ref(), *fitness, round.fidelity) {
                     header.best = Some(Best {
                         genotype: notation(&cand.genotype),
                         functional_hash: hash,
                         fitness: *fitness,
                         metrics: metrics.clone(),
                         proposal,
+                        fidelity: round.fidelity.clone(),
                     });
                 }
             }
@@ -141,13 +151,26 @@ pub fn commit_round(
     header.counters.rounds += 1;
     header.round += 1;
     header.strategy = searcher.strategy.save();
-    header.elapsed_seconds = elapsed;
+    header.elapsed_seconds = round.elapsed;
     if let Some(reason) = end {
         events.push(Event::Finished { reason });
         header.state = CampaignState::Finished;
         header.finish_reason = Some(reason);
     }
     Ok(Committed { events, end })
+}
+
+/// Whether `fitness` at `fidelity` replaces `best`: a higher fidelity always does, a lower one
+/// never, and within one fidelity a strictly higher fitness does (ties keep the earlier).
+fn improves(best: Option<&Best>, fitness: f64, fidelity: &Fidelity) -> bool {
+    let Some(best) = best else {
+        return true;
+    };
+    if best.fidelity.comparable(fidelity) {
+        fitness > best.fitness
+    } else {
+        fidelity.rank() > best.fidelity.rank()
+    }
 }
 
 /// The native notation of a stored genotype value as one line of text.
@@ -241,16 +264,14 @@ mod tests {
             strategy: &mut RandomSearch,
             seen: &mut seen,
         };
-        let committed = commit_round(
-            &mut header,
-            searcher,
-            &space,
-            &budget,
-            12.5,
-            &inflight,
-            &results,
-        )
-        .expect("commits");
+        let round = Round {
+            space: &space,
+            budget: &budget,
+            elapsed: 12.5,
+            fidelity: &Fidelity::Full,
+        };
+        let committed =
+            commit_round(&mut header, searcher, &round, &inflight, &results).expect("commits");
         let (ha, hb) = (inflight.candidates[0].hash, inflight.candidates[2].hash);
         let metrics = BTreeMap::from([("valid_accuracy".to_string(), 71.5)]);
         assert_eq!(
@@ -337,16 +358,14 @@ mod tests {
             strategy: &mut RandomSearch,
             seen: &mut HashSet::new(),
         };
-        let committed = commit_round(
-            &mut header,
-            searcher,
-            &space,
-            &budget,
-            0.0,
-            &inflight,
-            &results,
-        )
-        .expect("commits");
+        let round = Round {
+            space: &space,
+            budget: &budget,
+            elapsed: 0.0,
+            fidelity: &Fidelity::Full,
+        };
+        let committed =
+            commit_round(&mut header, searcher, &round, &inflight, &results).expect("commits");
         assert_eq!(committed.events.len(), 2, "{:?}", committed.events);
         assert!(matches!(committed.events[0], Event::Evaluated { .. }));
         assert_eq!(
@@ -357,5 +376,32 @@ mod tests {
         );
         assert_eq!(header.counters.proposals, 1);
         assert_eq!(header.finish_reason, Some(FinishReason::Proposals(1)));
+    }
+
+    #[test]
+    fn best_so_far_never_ranks_across_fidelities() {
+        let best = |fitness, fidelity| Best {
+            genotype: String::new(),
+            functional_hash: FunctionalHash::from_parts(2, [0; 32]),
+            fitness,
+            metrics: BTreeMap::new(),
+            proposal: 0,
+            fidelity,
+        };
+        let short = Fidelity::Epochs { epochs: 4 };
+        let long = Fidelity::Epochs { epochs: 50 };
+        let proxy = Fidelity::Proxy {
+            name: "synflow".into(),
+        };
+        // Within a fidelity, the fitter wins; ties keep the earlier.
+        assert!(improves(Some(&best(60.0, short.clone())), 61.0, &short));
+        assert!(!improves(Some(&best(60.0, short.clone())), 60.0, &short));
+        // A 4-epoch 90% does not beat a 50-epoch 70%; a 50-epoch 10% replaces a 4-epoch 90%.
+        assert!(!improves(Some(&best(70.0, long.clone())), 90.0, &short));
+        assert!(improves(Some(&best(90.0, short.clone())), 10.0, &long));
+        // A proxy's huge score never replaces a trained figure; full beats everything.
+        assert!(!improves(Some(&best(50.0, short.clone())), 1e9, &proxy));
+        assert!(improves(Some(&best(99.0, long)), 1.0, &Fidelity::Full));
+        assert!(improves(None, f64::MIN, &proxy));
     }
 }

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::eval::registry::{Registry, Settings};
+pub use crate::eval::registry::EvaluatorSpec;
+use crate::eval::registry::Registry;
 use crate::space::Knobs;
 use crate::store::cache::CachePolicy;
 
@@ -93,49 +94,6 @@ impl Default for BudgetConfig {
             simulated_seconds: None,
             max_consecutive_hits: ten_thousand(),
         }
-    }
-}
-
-/// `[evaluator]`: a `kind` from the [`Registry`] and its settings. After
-/// [`CampaignConfig::parse_with`] the settings are canonical (checked, defaults filled in,
-/// relative paths resolved), and that form is what a campaign stores and compares on resume.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EvaluatorSpec {
-    /// The registry name (`nb201-table`, `train`, or one registered by the program).
-    pub kind: String,
-    /// Every other key of the table.
-    #[serde(flatten)]
-    pub settings: Settings,
-}
-
-impl EvaluatorSpec {
-    /// The settings as the type `C`, when `kind` is `expected` (e.g. a command that only
-    /// works with training protocols).
-    pub fn decode<C: serde::de::DeserializeOwned>(&self, expected: &str) -> Result<C, String> {
-        if self.kind != expected {
-            return Err(format!(
-                "[evaluator] kind is {:?}, this needs kind = {expected:?}",
-                self.kind
-            ));
-        }
-        serde_json::from_value(serde_json::Value::Object(self.settings.clone()))
-            .map_err(|e| format!("[evaluator] {e}"))
-    }
-
-    /// Checks the kind against `registry` and makes the settings canonical.
-    fn normalize(&mut self, registry: &Registry, base: Option<&Path>) -> Result<(), String> {
-        let Some(kind) = registry.get(&self.kind) else {
-            return Err(format!(
-                "[evaluator] kind {:?} is unknown; known kinds: {}",
-                self.kind,
-                registry.names().join(", ")
-            ));
-        };
-        let settings = std::mem::take(&mut self.settings);
-        self.settings = kind
-            .normalize(settings, base)
-            .map_err(|m| format!("[evaluator] {m}"))?;
-        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@ pub fn status_json(h: &CampaignHeader, live: bool) -> Value {
             "fitness": b.fitness,
             "metrics": b.metrics,
             "proposal": b.proposal,
+            "fidelity": b.fidelity.to_string(),
         })
     });
     json!({

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::{AnyGenotype, AnySpace, Knobs, SpaceError};
+use crate::fidelity::Fidelity;
 use crate::hash::{FunctionalHash, StructuralHash};
 use crate::ir::doc::{DocError, NetworkDoc};
 use crate::ir::Network;
@@ -64,6 +65,10 @@ pub struct ArchResult {
     pub flops: u64,
     /// The evaluation protocol (the campaign's `[evaluator]` settings).
     pub protocol: serde_json::Value,
+    /// The fidelity of `fitness` and `metrics` (absent in documents exported before
+    /// fidelities: full).
+    #[serde(default)]
+    pub fidelity: Fidelity,
     /// Where the result comes from.
     pub provenance: Provenance,
 }

@@ -86,7 +86,7 @@ impl From<GraphError> for SpaceError {
 /// Width and depth knobs applied to a space's macro skeleton, so the same genotype can be
 /// trained as a small proxy and as the full network.
 #[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema,
 )]
 #[serde(deny_unknown_fields)]
 pub struct Knobs {

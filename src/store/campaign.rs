@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cache::CacheKey;
 use super::{Commit, Result, Store, StoreError, TreeId};
-use crate::eval::{EvalRecord, FailureKind, Fingerprint, Outcome};
+use crate::eval::{EvalRecord, FailureKind, Fidelity, Fingerprint, Outcome};
 use crate::hash::FunctionalHash;
 
 /// Campaign-record schema written by this build.
@@ -187,6 +187,13 @@ pub struct Best {
     pub metrics: BTreeMap<String, f64>,
     /// Proposal number (0-based) at which it was found.
     pub proposal: u64,
+    /// The fidelity of its fitness (absent in stores written before fidelities: full).
+    #[serde(default, skip_serializing_if = "is_full")]
+    pub fidelity: Fidelity,
+}
+
+fn is_full(f: &Fidelity) -> bool {
+    *f == Fidelity::Full
 }
 
 /// The stored campaign header.
@@ -267,6 +274,9 @@ pub struct StoredProtocol {
     pub description: serde_json::Value,
     /// Its fingerprint (the second half of the campaign's cache keys).
     pub fingerprint: Fingerprint,
+    /// Its fidelity (absent in stores written before fidelities: full).
+    #[serde(default, skip_serializing_if = "is_full")]
+    pub fidelity: Fidelity,
     /// Input `[channels, height, width]` and class count the evaluator decodes networks for
     /// (training evaluators), if not the space's own.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -158,6 +158,24 @@ impl Store {
     pub fn open(dir: &Path) -> Result<Store> {
         std::fs::create_dir_all(dir)
             .map_err(|e| io_err(dir, format!("cannot create the folder: {e}")))?;
+        // A store this process just dropped can stay locked for a moment (sled's background
+        // threads release their handle after the drop returns): wait for it, briefly. A lock
+        // held by another live process (its pid is in the pid file) is said at once.
+        let mut waited = 0;
+        loop {
+            match Self::open_once(dir) {
+                Err(StoreError::InUse { pid, .. })
+                    if waited < 40 && pid.is_none_or(|p| p == std::process::id()) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    waited += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn open_once(dir: &Path) -> Result<Store> {
         let config = sled::Config::new().path(dir).flush_every_ms(None);
         // sled 0.34 can panic on some damaged files instead of returning an error: contain it,
         // quietly, and report the store as corrupt.

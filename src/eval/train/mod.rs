@@ -32,7 +32,7 @@ pub use model::{Model, ModelError};
 pub use splits::Splits;
 
 use super::memory::{self, Meter, OutOfMemory};
-use super::{Evaluator, FailureKind, Outcome, Protocol, Task};
+use super::{Evaluator, FailureKind, Fidelity, Outcome, Protocol, Task};
 use crate::ir::Network;
 
 /// Version of the training loop's semantics; part of every training protocol, bumped when a
@@ -470,7 +470,9 @@ impl TrainEvaluator {
             m.insert("trainer_version".into(), TRAINER_VERSION.into());
             m.insert("data_digest".into(), splits.digest.clone().into());
         }
-        Protocol { description: d }
+        Protocol::new(d).at(Fidelity::Epochs {
+            epochs: config.epochs,
+        })
     }
 
     /// The loaded data.

@@ -1,0 +1,234 @@
+//! Owned evaluation jobs: everything an evaluation needs, by value, so it can be written to a
+//! queue and run by any process holding the same [`Registry`](super::registry::Registry). The
+//! campaign evaluates in-process through the same [`Runner::run`], so there is one way to turn a
+//! candidate into an [`Outcome`].
+//!
+//! A job carries no separate seed: an evaluation's seed is a function of the protocol's own
+//! settings (`seed`, `seed_policy`), the functional hash and the repeat index, so every process
+//! derives the same one, and a job run twice gives the same outcome.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use super::registry::{EvaluatorSpec, Registry, SpecError};
+use super::{Evaluator, Fingerprint, Outcome, Task};
+use crate::hash::FunctionalHash;
+use crate::ir::Cost;
+use crate::space::{AnySpace, Knobs, SpaceError, BUILTIN};
+
+/// Job schema written by this build; a runner refuses jobs of a newer one.
+pub const JOB_SCHEMA: u32 = 1;
+
+/// Where a job's space comes from: a built-in name, or the text of a space file (a path would
+/// not mean the same on another machine).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpaceSource {
+    /// A built-in space (`nb201`, `nasnet`, ...).
+    Builtin(String),
+    /// A space TOML file's text, with the name it was loaded under (for messages).
+    Toml {
+        /// The file's name as the campaign gave it.
+        name: String,
+        /// Its contents.
+        text: String,
+    },
+}
+
+impl SpaceSource {
+    /// The source of `name_or_path` (what a campaign config's `space` holds): reads the file
+    /// when it is not a built-in name.
+    pub fn of(name_or_path: &str) -> Result<SpaceSource, SpaceError> {
+        if BUILTIN.iter().any(|(n, _)| *n == name_or_path) {
+            return Ok(SpaceSource::Builtin(name_or_path.to_string()));
+        }
+        // `load` says precisely what is wrong with a name that is neither.
+        AnySpace::load(name_or_path)?;
+        let text = std::fs::read_to_string(name_or_path).map_err(|e| SpaceError::Config {
+            source_name: name_or_path.to_string(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Ok(SpaceSource::Toml {
+            name: name_or_path.to_string(),
+            text,
+        })
+    }
+
+    /// The space.
+    pub fn load(&self) -> Result<AnySpace, SpaceError> {
+        match self {
+            SpaceSource::Builtin(name) => AnySpace::builtin(name),
+            SpaceSource::Toml { name, text } => AnySpace::from_toml(text, name),
+        }
+    }
+}
+
+/// One evaluation to perform, owned and serialisable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    /// [`JOB_SCHEMA`] when written.
+    pub schema: u32,
+    /// The candidate's space.
+    pub space: SpaceSource,
+    /// Width and depth knobs applied to the space.
+    #[serde(default, skip_serializing_if = "Knobs::is_empty")]
+    pub knobs: Knobs,
+    /// The genotype in the space's native notation (as campaigns store it).
+    pub genotype: serde_json::Value,
+    /// The evaluator, as the registry builds it.
+    pub evaluator: EvaluatorSpec,
+    /// The fingerprint of the protocol the result will be cached under; a runner whose
+    /// evaluator has another refuses the job rather than answer for the wrong protocol.
+    pub protocol: Fingerprint,
+    /// The candidate's functional hash; the runner recomputes it and refuses a mismatch (a
+    /// runner with another hash version would cache under the wrong key).
+    pub hash: FunctionalHash,
+    /// How many evaluations of this function came before (noise and seeds differ per repeat).
+    pub repeat: u32,
+}
+
+/// What running a job produced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Evaluation {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Parameters and FLOPs of the evaluated network.
+    pub cost: Cost,
+    /// The space's name.
+    pub space: String,
+    /// The genotype in the space's one-line notation.
+    pub genotype: String,
+}
+
+/// Why a job could not be run (as opposed to a candidate that failed, which is an
+/// [`Outcome::Failed`]).
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// The job was written by a newer evonas.
+    #[error("job schema {found} is newer than this build's ({JOB_SCHEMA}); upgrade evonas")]
+    NewerSchema {
+        /// The job's schema.
+        found: u32,
+    },
+    /// The job's evaluator cannot be built here.
+    #[error(transparent)]
+    Evaluator(#[from] SpecError),
+    /// This runner was built for another evaluator.
+    #[error("the job asks for evaluator {asked:?}, this runner has {have:?}")]
+    OtherEvaluator {
+        /// The job's evaluator kind.
+        asked: String,
+        /// The runner's.
+        have: String,
+    },
+    /// The evaluator built here has another protocol fingerprint than the job's.
+    #[error("protocol mismatch: the job's is {job}, this process's evaluator has {here} (another evonas version, data set or settings)")]
+    Protocol {
+        /// The job's fingerprint.
+        job: Fingerprint,
+        /// This process's.
+        here: Fingerprint,
+    },
+    /// The space or genotype does not decode.
+    #[error(transparent)]
+    Space(#[from] SpaceError),
+    /// The genotype hashes differently here.
+    #[error("functional hash mismatch: the job says {job}, this process computes {here} (another hash version?)")]
+    Hash {
+        /// The job's hash.
+        job: FunctionalHash,
+        /// This process's.
+        here: FunctionalHash,
+    },
+}
+
+/// Runs jobs of one evaluator: holds the evaluator and the spaces already loaded.
+pub struct Runner {
+    spec: EvaluatorSpec,
+    evaluator: Box<dyn Evaluator>,
+    spaces: Mutex<HashMap<(SpaceSource, Knobs), AnySpace>>,
+}
+
+impl Runner {
+    /// A runner for the evaluator `spec` describes, built from `registry`.
+    pub fn new(spec: &EvaluatorSpec, registry: &Registry) -> Result<Runner, JobError> {
+        let evaluator = spec.build(registry)?;
+        Ok(Runner::with_evaluator(spec.clone(), evaluator))
+    }
+
+    /// A runner around an evaluator already built from `spec`.
+    pub fn with_evaluator(spec: EvaluatorSpec, evaluator: Box<dyn Evaluator>) -> Runner {
+        Runner {
+            spec,
+            evaluator,
+            spaces: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The evaluator.
+    pub fn evaluator(&self) -> &dyn Evaluator {
+        self.evaluator.as_ref()
+    }
+
+    /// The space `job` decodes in: its source with its knobs, for the evaluator's input shape.
+    pub fn space(&self, source: &SpaceSource, knobs: &Knobs) -> Result<AnySpace, SpaceError> {
+        let key = (source.clone(), *knobs);
+        // A poisoned lock only means another job panicked while inserting; the map is fine.
+        let mut spaces = self.spaces.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(s) = spaces.get(&key) {
+            return Ok(s.clone());
+        }
+        let mut space = source.load()?.with_knobs(knobs);
+        if let Some((input, classes)) = self.evaluator.input() {
+            space = space.with_io(input, classes);
+        }
+        spaces.insert(key, space.clone());
+        Ok(space)
+    }
+
+    /// Runs `job`: checks it is meant for this evaluator, decodes and re-hashes the candidate,
+    /// and evaluates it.
+    pub fn run(&self, job: &Job) -> Result<Evaluation, JobError> {
+        if job.schema > JOB_SCHEMA {
+            return Err(JobError::NewerSchema { found: job.schema });
+        }
+        if job.evaluator != self.spec {
+            return Err(JobError::OtherEvaluator {
+                asked: job.evaluator.kind.clone(),
+                have: self.spec.kind.clone(),
+            });
+        }
+        let here = self.evaluator.protocol().fingerprint();
+        if job.protocol != here {
+            return Err(JobError::Protocol {
+                job: job.protocol,
+                here,
+            });
+        }
+        let space = self.space(&job.space, &job.knobs)?;
+        let genotype = space.parse_value(&job.genotype)?;
+        let network = space.decode(&genotype)?;
+        let hash = FunctionalHash::of(&network);
+        if hash != job.hash {
+            return Err(JobError::Hash {
+                job: job.hash,
+                here: hash,
+            });
+        }
+        let outcome = self.evaluator.evaluate(&Task {
+            space: &space,
+            genotype: &genotype,
+            network: &network,
+            hash,
+            repeat: job.repeat,
+        });
+        Ok(Evaluation {
+            outcome,
+            cost: crate::ir::cost(&network),
+            space: space.name().to_string(),
+            genotype: space.format(&genotype)?,
+        })
+    }
+}
