@@ -16,7 +16,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::{Evaluator, Outcome, Protocol, Task};
-use crate::space::AnySpace;
+use crate::space::nb201::Nb201;
+use crate::space::SearchSpace;
 
 /// File with the `cifar10-valid` setting.
 pub const VALID_FILE: &str = "nb201_cifar10_valid_200ep.csv";
@@ -344,21 +345,21 @@ impl Evaluator for Nb201Table {
 
     fn evaluate(&self, task: &Task<'_>) -> Outcome {
         let start = Instant::now();
-        let arch = match (task.space, task.genotype) {
-            (AnySpace::Nb201(_), _) => match task.space.format(task.genotype) {
-                Ok(a) => a,
-                Err(e) => {
-                    return Outcome::Failed {
-                        reason: e.to_string(),
-                    }
-                }
-            },
-            _ => {
+        // The table is keyed by NAS-Bench-201 arch strings, so only that family's notation can
+        // be looked up; a variant nb201 space (other ops) simply misses the table below.
+        if task.space.family() != <Nb201 as SearchSpace>::FAMILY {
+            return Outcome::Failed {
+                reason: format!(
+                    "the nb201-table evaluator only knows NAS-Bench-201 cells, not space {}",
+                    task.space.name()
+                ),
+            };
+        }
+        let arch = match task.space.format(task.genotype) {
+            Ok(a) => a,
+            Err(e) => {
                 return Outcome::Failed {
-                    reason: format!(
-                        "the nb201-table evaluator only knows NAS-Bench-201 cells, not space {}",
-                        task.space.name()
-                    ),
+                    reason: e.to_string(),
                 }
             }
         };
