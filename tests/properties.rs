@@ -2,7 +2,7 @@
 //! networks, documents round-trip exactly, mutations change the genotype, seeds replay.
 
 use evonas::space::nasnet::Mutation;
-use evonas::space::{AnySpace, ArchDocument, Knobs, BUILTIN};
+use evonas::space::{AnySpace, ArchDocument, Knobs, SearchSpace, BUILTIN};
 use proptest::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

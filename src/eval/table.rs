@@ -16,7 +16,8 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use super::{Evaluator, FailureKind, Outcome, Protocol, Task};
-use crate::space::AnySpace;
+use crate::space::nb201::Nb201;
+use crate::space::SearchSpace;
 
 /// File with the `cifar10-valid` setting.
 pub const VALID_FILE: &str = "nb201_cifar10_valid_200ep.csv";
@@ -343,19 +344,21 @@ impl Evaluator for Nb201Table {
 
     fn evaluate(&self, task: &Task<'_>) -> Outcome {
         let start = Instant::now();
-        let arch = match (task.space, task.genotype) {
-            (AnySpace::Nb201(_), _) => match task.space.format(task.genotype) {
-                Ok(a) => a,
-                Err(e) => return Outcome::failed(FailureKind::Unsupported, e.to_string()),
-            },
-            _ => {
-                return Outcome::failed(
-                    FailureKind::Unsupported,
-                    format!(
-                        "the nb201-table evaluator only knows NAS-Bench-201 cells, not space {}",
-                        task.space.name()
-                    ),
-                )
+        // The table is keyed by NAS-Bench-201 arch strings, so only that family's notation can
+        // be looked up; a variant nb201 space (other ops) simply misses the table below.
+        if task.space.family() != <Nb201 as SearchSpace>::FAMILY {
+            return Outcome::failed(
+                FailureKind::Unsupported,
+                format!(
+                    "the nb201-table evaluator only knows NAS-Bench-201 cells, not space {}",
+                    task.space.name()
+                ),
+            );
+        }
+        let arch = match task.space.format(task.genotype) {
+            Ok(a) => a,
+            Err(e) => {
+                return Outcome::failed(FailureKind::Unsupported, e.to_string())
             }
         };
         match self.lookup(&arch) {

@@ -13,7 +13,7 @@ use rand::{Rng, RngCore};
 use serde::Deserialize;
 
 use super::ops::{OpDef, OpSet};
-use super::{pick_other, Knobs, SpaceError};
+use super::{pick_other, Knobs, SearchSpace, Size, SpaceError};
 use crate::ir::blocks::{self, ConvGeometry};
 use crate::ir::{Network, NetworkBuilder, Shape};
 
@@ -88,40 +88,6 @@ pub struct FbNet {
 }
 
 impl FbNet {
-    /// Builds the space from its parsed TOML.
-    pub fn from_config(c: Config) -> Result<Self, String> {
-        let s = &c.skeleton;
-        if s.stages.is_empty() || s.stages.iter().any(|st| st.layers == 0) {
-            return Err("skeleton: every stage needs at least one layer".into());
-        }
-        if s.stages.iter().any(|st| st.channels == 0 || st.stride == 0)
-            || s.stem_channels == 0
-            || s.stem_stride == 0
-            || s.head_channels == 0
-            || s.classes == 0
-            || s.input.contains(&0)
-        {
-            return Err("skeleton: sizes, channels and strides must be positive".into());
-        }
-        Ok(FbNet {
-            name: c.name,
-            description: c.description,
-            ops: OpSet::new(c.ops)?,
-            skeleton: c.skeleton,
-            width: 1.0,
-        })
-    }
-
-    /// Space name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// One-line description.
-    pub fn description(&self) -> &str {
-        &self.description
-    }
-
     /// The candidate blocks.
     pub fn ops(&self) -> &OpSet {
         &self.ops
@@ -142,26 +108,6 @@ impl FbNet {
             .collect()
     }
 
-    /// The space for another input shape (`[channels, height, width]`) and class count, as a
-    /// data set requires.
-    pub fn with_io(&self, input: [u32; 3], classes: u32) -> Self {
-        let mut s = self.clone();
-        s.skeleton.input = input;
-        s.skeleton.classes = classes;
-        s
-    }
-
-    /// Applies the width knob: `channels` is the stem width, and every width scales with it
-    /// (rounded to a multiple of 8, as MobileNet's `make_divisible`). FBNet has no depth knob:
-    /// its genotype names every layer.
-    pub fn with_knobs(&self, k: &Knobs) -> Self {
-        let mut s = self.clone();
-        if let Some(c) = k.channels {
-            s.width = f64::from(c) / f64::from(self.skeleton.stem_channels);
-        }
-        s
-    }
-
     fn scaled(&self, channels: u32) -> u32 {
         if (self.width - 1.0).abs() < f64::EPSILON {
             return channels;
@@ -179,41 +125,6 @@ impl FbNet {
     /// log10 of the number of genotypes.
     pub fn log10_size(&self) -> f64 {
         self.layers() as f64 * (self.ops.len() as f64).log10()
-    }
-
-    /// A uniformly random genotype.
-    pub fn sample(&self, rng: &mut dyn RngCore) -> Genotype {
-        Genotype {
-            layers: (0..self.layers())
-                .map(|_| rng.random_range(0..self.ops.count()))
-                .collect(),
-        }
-    }
-
-    /// Replaces the block of one random layer with a different block.
-    pub fn mutate(&self, g: &Genotype, rng: &mut dyn RngCore) -> Genotype {
-        let mut layers = g.layers.clone();
-        let l = rng.random_range(0..layers.len());
-        layers[l] = pick_other(rng, self.ops.count(), layers[l]);
-        Genotype { layers }
-    }
-
-    /// Parses the JSON list of block names.
-    pub fn parse(&self, text: &str) -> Result<Genotype, SpaceError> {
-        let names: Vec<String> = super::parse_json_named(text, &self.name)?;
-        self.read_names(&names, text)
-    }
-
-    /// Parses the notation from a JSON value.
-    pub fn parse_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
-        let text = value.to_string();
-        let names: Vec<String> =
-            serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
-                space: self.name.clone(),
-                input: text.clone(),
-                message: format!("at `{}`: {}", e.path(), e.inner()),
-            })?;
-        self.read_names(&names, &text)
     }
 
     fn read_names(&self, names: &[String], text: &str) -> Result<Genotype, SpaceError> {
@@ -252,31 +163,97 @@ impl FbNet {
             .collect()
     }
 
-    /// Prints the JSON list.
-    pub fn format(&self, g: &Genotype) -> String {
-        serde_json::to_string(&self.names(g)).expect("names serialise")
+    /// Whether a genotype fits this space.
+    pub fn check(&self, g: &Genotype) -> bool {
+        g.layers.len() == self.layers() && g.layers.iter().all(|&o| o < self.ops.count())
     }
+}
 
-    /// A table of layers with stage, channels, stride and block.
-    pub fn describe(&self, g: &Genotype) -> String {
-        let mut out = String::from("layer  stage  channels  stride  block\n");
-        let mut l = 0;
-        for (i, st) in self.skeleton.stages.iter().enumerate() {
-            for k in 0..st.layers {
-                let stride = if k == 0 { st.stride } else { 1 };
-                out.push_str(&format!(
-                    "{l:>5}  {i:>5}  {:>8}  {stride:>6}  {}\n",
-                    self.scaled(st.channels),
-                    self.ops.get(g.layers[l]).name
-                ));
-                l += 1;
-            }
+impl SearchSpace for FbNet {
+    type Genotype = Genotype;
+    type Config = Config;
+    const FAMILY: &'static str = "fbnet";
+
+    /// Builds the space from its parsed TOML.
+    fn from_config(c: Config) -> Result<Self, String> {
+        let s = &c.skeleton;
+        if s.stages.is_empty() || s.stages.iter().any(|st| st.layers == 0) {
+            return Err("skeleton: every stage needs at least one layer".into());
         }
-        out
+        if s.stages.iter().any(|st| st.channels == 0 || st.stride == 0)
+            || s.stem_channels == 0
+            || s.stem_stride == 0
+            || s.head_channels == 0
+            || s.classes == 0
+            || s.input.contains(&0)
+        {
+            return Err("skeleton: sizes, channels and strides must be positive".into());
+        }
+        Ok(FbNet {
+            name: c.name,
+            description: c.description,
+            ops: OpSet::new(c.ops)?,
+            skeleton: c.skeleton,
+            width: 1.0,
+        })
     }
 
-    /// Decodes a genotype into the full network.
-    pub fn decode(&self, g: &Genotype) -> Result<Network, SpaceError> {
+    /// Space name.
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One-line description.
+    fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The space for another input shape (`[channels, height, width]`) and class count, as a
+    /// data set requires.
+    fn with_io(&self, input: [u32; 3], classes: u32) -> Self {
+        let mut s = self.clone();
+        s.skeleton.input = input;
+        s.skeleton.classes = classes;
+        s
+    }
+
+    /// Applies the width knob: `channels` is the stem width, and every width scales with it
+    /// (rounded to a multiple of 8, as MobileNet's `make_divisible`). FBNet has no depth knob:
+    /// its genotype names every layer.
+    fn with_knobs(&self, k: &Knobs) -> Self {
+        let mut s = self.clone();
+        if let Some(c) = k.channels {
+            s.width = f64::from(c) / f64::from(self.skeleton.stem_channels);
+        }
+        s
+    }
+
+    /// A uniformly random genotype.
+    fn sample(&self, rng: &mut dyn RngCore) -> Genotype {
+        Genotype {
+            layers: (0..self.layers())
+                .map(|_| rng.random_range(0..self.ops.count()))
+                .collect(),
+        }
+    }
+
+    /// Replaces the block of one random layer with a different block.
+    fn mutate(&self, g: &Genotype, rng: &mut dyn RngCore) -> Genotype {
+        let mut layers = g.layers.clone();
+        let l = rng.random_range(0..layers.len());
+        layers[l] = pick_other(rng, self.ops.count(), layers[l]);
+        Genotype { layers }
+    }
+
+    /// Decodes a genotype into the full network, after checking that it belongs to this space
+    /// (a genotype from a document may have been written for another block or op count).
+    fn decode(&self, g: &Genotype) -> Result<Network, SpaceError> {
+        if !self.check(g) {
+            return Err(SpaceError::Invalid {
+                space: self.name.clone(),
+                message: "wrong layer count or block index".into(),
+            });
+        }
         let s = &self.skeleton;
         let mut b = NetworkBuilder::new();
         let [c, h, w] = s.input;
@@ -311,8 +288,59 @@ impl FbNet {
         Ok(b.finish(x)?)
     }
 
-    /// Whether a genotype fits this space.
-    pub fn check(&self, g: &Genotype) -> bool {
-        g.layers.len() == self.layers() && g.layers.iter().all(|&o| o < self.ops.count())
+    /// Parses the JSON list of block names.
+    fn parse(&self, text: &str) -> Result<Genotype, SpaceError> {
+        let names: Vec<String> = super::parse_json_named(text, &self.name)?;
+        self.read_names(&names, text)
+    }
+
+    /// Parses the notation from a JSON value.
+    fn parse_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
+        let text = value.to_string();
+        let names: Vec<String> =
+            serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
+                space: self.name.clone(),
+                input: text.clone(),
+                message: format!("at `{}`: {}", e.path(), e.inner()),
+            })?;
+        self.read_names(&names, &text)
+    }
+
+    /// Prints the JSON list.
+    fn format(&self, g: &Genotype) -> String {
+        serde_json::to_string(&self.names(g)).expect("names serialise")
+    }
+
+    /// A table of layers with stage, channels, stride and block.
+    fn describe(&self, g: &Genotype) -> String {
+        let mut out = String::from("layer  stage  channels  stride  block\n");
+        let mut l = 0;
+        for (i, st) in self.skeleton.stages.iter().enumerate() {
+            for k in 0..st.layers {
+                let stride = if k == 0 { st.stride } else { 1 };
+                out.push_str(&format!(
+                    "{l:>5}  {i:>5}  {:>8}  {stride:>6}  {}\n",
+                    self.scaled(st.channels),
+                    self.ops.get(g.layers[l]).name
+                ));
+                l += 1;
+            }
+        }
+        out
+    }
+
+    /// The block names as a JSON list (documents store the notation as a value).
+    fn to_value(&self, g: &Genotype) -> serde_json::Value {
+        serde_json::to_value(self.names(g)).expect("names serialise")
+    }
+
+    /// Too many genotypes to count exactly; see `log10_size`.
+    fn size(&self) -> Size {
+        Size::Log10(self.log10_size())
+    }
+
+    /// Too large to list.
+    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = Genotype> + Send + '_>> {
+        None
     }
 }

@@ -5,8 +5,16 @@
 //! skeleton) come from a TOML file, so a variant needs no Rust. The built-in spaces are the files
 //! in `search_spaces/`, embedded at compile time; `--space path/to/file.toml` loads another.
 //!
-//! [`SearchSpace`] is the typed interface each family implements; [`AnySpace`] and
-//! [`AnyGenotype`] wrap the four for code (the CLI, campaigns) that picks a space at run time.
+//! [`SearchSpace`] is the typed interface each family implements, in its own file: building the
+//! space from its TOML, `with_io`, `with_knobs`, sampling, mutation, notation, decoding, size and
+//! enumeration. [`AnySpace`] and [`AnyGenotype`] are the run-time choice of family (the CLI,
+//! campaigns, documents); they and their dispatch are generated once, by the `families!`
+//! invocation below, and reach a family only through `SearchSpace`.
+//!
+//! Adding a family: write its file (a genotype type of its own and `impl SearchSpace`, with
+//! `FAMILY` the `family` key its space files use), declare it with `pub mod` here, and add one
+//! line to `families!`. Nothing else in the crate matches on the family; a built-in space file
+//! for it, if wanted, is an entry in [`BUILTIN`].
 
 pub mod doc;
 pub mod fbnet;
@@ -124,20 +132,41 @@ impl std::fmt::Display for Size {
     }
 }
 
-/// The typed interface of a search space.
+/// The typed interface of a search space: everything the rest of the crate asks of a family.
 ///
+/// Each family implements it in its own file; [`AnySpace`] reaches every family through it
+/// alone, so a method a caller needs from "some space" belongs here, not in a match on the family.
 /// Randomness is always an argument: the same RNG state gives the same samples and mutations.
-pub trait SearchSpace {
+pub trait SearchSpace: Clone + std::fmt::Debug + Send + Sync + Sized {
     /// The space's genotype.
     type Genotype: Clone + PartialEq + Eq + std::hash::Hash + std::fmt::Debug + Send + Sync;
+    /// The TOML form of a space file of this family, checked by [`SearchSpace::from_config`].
+    type Config: serde::de::DeserializeOwned;
+    /// The `family` key that selects this family in a space file; also the name
+    /// [`AnySpace::family`] and wrong-space errors give.
+    const FAMILY: &'static str;
 
+    /// Builds the space from its parsed TOML, or says what is wrong with it.
+    fn from_config(config: Self::Config) -> Result<Self, String>;
+    /// Parses a space file of this family (its `family` key already matched).
+    fn from_toml(text: &str) -> Result<Self, String> {
+        let config = toml::from_str(text).map_err(|e: toml::de::Error| e.to_string())?;
+        Self::from_config(config)
+    }
     /// The space's name.
     fn name(&self) -> &str;
+    /// One-line description.
+    fn description(&self) -> &str;
+    /// The space for another input shape (`[channels, height, width]`) and class count, as a
+    /// data set requires.
+    fn with_io(&self, input: [u32; 3], classes: u32) -> Self;
+    /// The space with width/depth knobs applied to its macro skeleton.
+    fn with_knobs(&self, k: &Knobs) -> Self;
     /// A random genotype.
     fn sample(&self, rng: &mut dyn RngCore) -> Self::Genotype;
     /// A mutated copy of `g`, different from it except for an explicit identity mutation.
     fn mutate(&self, g: &Self::Genotype, rng: &mut dyn RngCore) -> Self::Genotype;
-    /// The full network of `g`.
+    /// The full network of `g`, or an error if `g` does not fit this space.
     fn decode(&self, g: &Self::Genotype) -> Result<Network, SpaceError>;
     /// Parses the native notation.
     fn parse(&self, text: &str) -> Result<Self::Genotype, SpaceError>;
@@ -155,209 +184,168 @@ pub trait SearchSpace {
     fn enumerate(&self) -> Option<Box<dyn Iterator<Item = Self::Genotype> + Send + '_>>;
 }
 
-impl SearchSpace for nb201::Nb201 {
-    type Genotype = nb201::Cell;
-    fn name(&self) -> &str {
-        self.name()
-    }
-    fn sample(&self, rng: &mut dyn RngCore) -> nb201::Cell {
-        self.sample(rng)
-    }
-    fn mutate(&self, g: &nb201::Cell, rng: &mut dyn RngCore) -> nb201::Cell {
-        self.mutate(g, rng)
-    }
-    fn decode(&self, g: &nb201::Cell) -> Result<Network, SpaceError> {
-        if !self.check(g) {
-            return Err(SpaceError::Invalid {
-                space: self.name().into(),
-                message: "wrong number of edges or op index out of range".into(),
-            });
-        }
-        self.decode(g)
-    }
-    fn parse(&self, text: &str) -> Result<nb201::Cell, SpaceError> {
-        self.parse(text)
-    }
-    fn format(&self, g: &nb201::Cell) -> String {
-        self.format(g)
-    }
-    fn to_value(&self, g: &nb201::Cell) -> serde_json::Value {
-        serde_json::Value::String(self.format(g))
-    }
-    fn parse_value(&self, v: &serde_json::Value) -> Result<nb201::Cell, SpaceError> {
-        match v.as_str() {
-            Some(s) => self.parse(s),
-            None => Err(SpaceError::Parse {
-                space: self.name().into(),
-                input: v.to_string(),
-                message: "expected an arch string".into(),
-            }),
-        }
-    }
-    fn describe(&self, g: &nb201::Cell) -> String {
-        self.describe(g)
-    }
-    fn size(&self) -> Size {
-        match self.size() {
-            Some(n) => Size::Exact(n),
-            None => Size::Log10(f64::INFINITY),
-        }
-    }
-    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = nb201::Cell> + Send + '_>> {
-        Some(Box::new(self.enumerate()))
-    }
+/// Ties a family to its variants of [`AnySpace`] and [`AnyGenotype`]. Only `families!`
+/// implements it, so the variants and the family types cannot drift apart.
+trait Registered: SearchSpace {
+    fn into_any(self) -> AnySpace;
+    fn genotype_into_any(g: Self::Genotype) -> AnyGenotype;
+    fn genotype_of(g: &AnyGenotype) -> Option<&Self::Genotype>;
 }
 
-impl SearchSpace for nb101::Nb101 {
-    type Genotype = nb101::Cell;
-    fn name(&self) -> &str {
-        self.name()
-    }
-    fn sample(&self, rng: &mut dyn RngCore) -> nb101::Cell {
-        self.sample(rng)
-    }
-    fn mutate(&self, g: &nb101::Cell, rng: &mut dyn RngCore) -> nb101::Cell {
-        self.mutate(g, rng)
-    }
-    fn decode(&self, g: &nb101::Cell) -> Result<Network, SpaceError> {
-        self.decode(g)
-    }
-    fn parse(&self, text: &str) -> Result<nb101::Cell, SpaceError> {
-        self.parse(text)
-    }
-    fn format(&self, g: &nb101::Cell) -> String {
-        self.format(g)
-    }
-    fn to_value(&self, g: &nb101::Cell) -> serde_json::Value {
-        serde_json::to_value(self.notation(g)).expect("notation serialises")
-    }
-    fn parse_value(&self, v: &serde_json::Value) -> Result<nb101::Cell, SpaceError> {
-        self.parse_value(v)
-    }
-    fn describe(&self, g: &nb101::Cell) -> String {
-        self.describe(g)
-    }
-    fn size(&self) -> Size {
-        Size::Exact(self.enumerate().count() as u64)
-    }
-    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = nb101::Cell> + Send + '_>> {
-        Some(Box::new(self.enumerate()))
-    }
+/// [`SearchSpace`] in terms of [`AnySpace`] and [`AnyGenotype`], object-safe so that
+/// `families!` needs one match (`AnySpace::as_dyn`) and `AnySpace`'s methods are written once
+/// for every family, by the blanket impl below.
+trait DynSpace {
+    fn family(&self) -> &'static str;
+    fn name(&self) -> &str;
+    fn description(&self) -> &str;
+    fn with_io(&self, input: [u32; 3], classes: u32) -> AnySpace;
+    fn with_knobs(&self, k: &Knobs) -> AnySpace;
+    fn size(&self) -> Size;
+    fn sample(&self, rng: &mut dyn RngCore) -> AnyGenotype;
+    fn mutate(&self, g: &AnyGenotype, rng: &mut dyn RngCore) -> Result<AnyGenotype, SpaceError>;
+    fn decode(&self, g: &AnyGenotype) -> Result<Network, SpaceError>;
+    fn parse(&self, text: &str) -> Result<AnyGenotype, SpaceError>;
+    fn parse_value(&self, v: &serde_json::Value) -> Result<AnyGenotype, SpaceError>;
+    fn format(&self, g: &AnyGenotype) -> Result<String, SpaceError>;
+    fn to_value(&self, g: &AnyGenotype) -> Result<serde_json::Value, SpaceError>;
+    fn describe(&self, g: &AnyGenotype) -> Result<String, SpaceError>;
+    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = AnyGenotype> + Send + '_>>;
 }
 
-impl SearchSpace for nasnet::NasNet {
-    type Genotype = nasnet::Genotype;
-    fn name(&self) -> &str {
-        self.name()
-    }
-    fn sample(&self, rng: &mut dyn RngCore) -> nasnet::Genotype {
-        self.sample(rng)
-    }
-    fn mutate(&self, g: &nasnet::Genotype, rng: &mut dyn RngCore) -> nasnet::Genotype {
-        self.mutate_detailed(g, rng).0
-    }
-    fn decode(&self, g: &nasnet::Genotype) -> Result<Network, SpaceError> {
-        if !self.check(g) {
-            return Err(SpaceError::Invalid {
-                space: self.name().into(),
-                message: "wrong block count, state or op index".into(),
-            });
-        }
-        self.decode(g)
-    }
-    fn parse(&self, text: &str) -> Result<nasnet::Genotype, SpaceError> {
-        self.parse(text)
-    }
-    fn format(&self, g: &nasnet::Genotype) -> String {
-        self.format(g)
-    }
-    fn to_value(&self, g: &nasnet::Genotype) -> serde_json::Value {
-        serde_json::to_value(self.notation(g)).expect("notation serialises")
-    }
-    fn parse_value(&self, v: &serde_json::Value) -> Result<nasnet::Genotype, SpaceError> {
-        self.parse_value(v)
-    }
-    fn describe(&self, g: &nasnet::Genotype) -> String {
-        self.describe(g)
-    }
-    fn size(&self) -> Size {
-        Size::Log10(self.log10_size())
-    }
-    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = nasnet::Genotype> + Send + '_>> {
-        None
-    }
+/// `g` as a genotype of `space`'s family, or the error saying whose genotype it is.
+fn own<'g, S: Registered>(space: &S, g: &'g AnyGenotype) -> Result<&'g S::Genotype, SpaceError> {
+    S::genotype_of(g).ok_or_else(|| SpaceError::WrongSpace {
+        expected: space.name().to_string(),
+        found: g.family(),
+    })
 }
 
-impl SearchSpace for fbnet::FbNet {
-    type Genotype = fbnet::Genotype;
-    fn name(&self) -> &str {
-        self.name()
-    }
-    fn sample(&self, rng: &mut dyn RngCore) -> fbnet::Genotype {
-        self.sample(rng)
-    }
-    fn mutate(&self, g: &fbnet::Genotype, rng: &mut dyn RngCore) -> fbnet::Genotype {
-        self.mutate(g, rng)
-    }
-    fn decode(&self, g: &fbnet::Genotype) -> Result<Network, SpaceError> {
-        if !self.check(g) {
-            return Err(SpaceError::Invalid {
-                space: self.name().into(),
-                message: "wrong layer count or block index".into(),
-            });
-        }
-        self.decode(g)
-    }
-    fn parse(&self, text: &str) -> Result<fbnet::Genotype, SpaceError> {
-        self.parse(text)
-    }
-    fn format(&self, g: &fbnet::Genotype) -> String {
-        self.format(g)
-    }
-    fn to_value(&self, g: &fbnet::Genotype) -> serde_json::Value {
-        serde_json::to_value(self.names(g)).expect("names serialise")
-    }
-    fn parse_value(&self, v: &serde_json::Value) -> Result<fbnet::Genotype, SpaceError> {
-        self.parse_value(v)
-    }
-    fn describe(&self, g: &fbnet::Genotype) -> String {
-        self.describe(g)
-    }
-    fn size(&self) -> Size {
-        Size::Log10(self.log10_size())
-    }
-    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = fbnet::Genotype> + Send + '_>> {
-        None
-    }
-}
-
-/// A genotype of any family.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum AnyGenotype {
-    /// NAS-Bench-201 cell.
-    Nb201(nb201::Cell),
-    /// NAS-Bench-101 cell.
-    Nb101(nb101::Cell),
-    /// NASNet genotype.
-    NasNet(nasnet::Genotype),
-    /// FBNet genotype.
-    FbNet(fbnet::Genotype),
-}
-
-impl AnyGenotype {
+impl<S: Registered> DynSpace for S {
     fn family(&self) -> &'static str {
-        match self {
-            AnyGenotype::Nb201(_) => "nb201",
-            AnyGenotype::Nb101(_) => "nb101",
-            AnyGenotype::NasNet(_) => "nasnet",
-            AnyGenotype::FbNet(_) => "fbnet",
-        }
+        S::FAMILY
+    }
+    fn name(&self) -> &str {
+        SearchSpace::name(self)
+    }
+    fn description(&self) -> &str {
+        SearchSpace::description(self)
+    }
+    fn with_io(&self, input: [u32; 3], classes: u32) -> AnySpace {
+        SearchSpace::with_io(self, input, classes).into_any()
+    }
+    fn with_knobs(&self, k: &Knobs) -> AnySpace {
+        SearchSpace::with_knobs(self, k).into_any()
+    }
+    fn size(&self) -> Size {
+        SearchSpace::size(self)
+    }
+    fn sample(&self, rng: &mut dyn RngCore) -> AnyGenotype {
+        S::genotype_into_any(SearchSpace::sample(self, rng))
+    }
+    fn mutate(&self, g: &AnyGenotype, rng: &mut dyn RngCore) -> Result<AnyGenotype, SpaceError> {
+        let child = SearchSpace::mutate(self, own(self, g)?, rng);
+        Ok(S::genotype_into_any(child))
+    }
+    fn decode(&self, g: &AnyGenotype) -> Result<Network, SpaceError> {
+        SearchSpace::decode(self, own(self, g)?)
+    }
+    fn parse(&self, text: &str) -> Result<AnyGenotype, SpaceError> {
+        SearchSpace::parse(self, text).map(S::genotype_into_any)
+    }
+    fn parse_value(&self, v: &serde_json::Value) -> Result<AnyGenotype, SpaceError> {
+        SearchSpace::parse_value(self, v).map(S::genotype_into_any)
+    }
+    fn format(&self, g: &AnyGenotype) -> Result<String, SpaceError> {
+        Ok(SearchSpace::format(self, own(self, g)?))
+    }
+    fn to_value(&self, g: &AnyGenotype) -> Result<serde_json::Value, SpaceError> {
+        Ok(SearchSpace::to_value(self, own(self, g)?))
+    }
+    fn describe(&self, g: &AnyGenotype) -> Result<String, SpaceError> {
+        Ok(SearchSpace::describe(self, own(self, g)?))
+    }
+    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = AnyGenotype> + Send + '_>> {
+        let all = SearchSpace::enumerate(self)?;
+        Some(Box::new(all.map(S::genotype_into_any)))
     }
 }
 
-/// A space of any family, chosen at run time.
-#[derive(Clone, Debug)]
-pub enum AnySpace {
+/// Generates, from one list of `Variant(module::SpaceType)` lines, everything that depends on
+/// the set of families: the [`AnySpace`] and [`AnyGenotype`] enums (variants in list order, so
+/// their derived `Hash` and `Debug` stay as they were), [`FAMILIES`], the [`Registered`] impls,
+/// and the two matches that reach a family (`AnySpace::as_dyn`, `AnyGenotype::family`) and the
+/// family lookup of a space file (`AnySpace::from_family`).
+macro_rules! families {
+    ($( $(#[$doc:meta])* $variant:ident($space:ty), )+) => {
+        /// A genotype of any registered family.
+        #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+        pub enum AnyGenotype {
+            $( $(#[$doc])* $variant(<$space as SearchSpace>::Genotype), )+
+        }
+
+        /// A space of any registered family, chosen at run time.
+        #[derive(Clone, Debug)]
+        pub enum AnySpace {
+            $( $(#[$doc])* $variant($space), )+
+        }
+
+        /// The `family` key of every registered family, in registration order.
+        pub const FAMILIES: &[&str] = &[$( <$space as SearchSpace>::FAMILY ),+];
+
+        $(
+            impl Registered for $space {
+                fn into_any(self) -> AnySpace {
+                    AnySpace::$variant(self)
+                }
+                fn genotype_into_any(g: Self::Genotype) -> AnyGenotype {
+                    AnyGenotype::$variant(g)
+                }
+                fn genotype_of(g: &AnyGenotype) -> Option<&Self::Genotype> {
+                    match g {
+                        AnyGenotype::$variant(x) => Some(x),
+                        // Unreachable only while a single family is registered.
+                        #[allow(unreachable_patterns)]
+                        _ => None,
+                    }
+                }
+            }
+        )+
+
+        impl AnyGenotype {
+            /// The `family` key of the genotype's family.
+            pub fn family(&self) -> &'static str {
+                match self {
+                    $( AnyGenotype::$variant(_) => <$space as SearchSpace>::FAMILY, )+
+                }
+            }
+        }
+
+        impl AnySpace {
+            /// The family behind the enum: the one dispatch every `AnySpace` method goes through.
+            fn as_dyn(&self) -> &dyn DynSpace {
+                match self {
+                    $( AnySpace::$variant(s) => s, )+
+                }
+            }
+
+            /// The space file `text` built by the family whose key is `family`, or `None` if no
+            /// registered family has that key.
+            fn from_family(family: &str, text: &str) -> Option<Result<AnySpace, String>> {
+                $(
+                    if family == <$space as SearchSpace>::FAMILY {
+                        return Some(<$space as SearchSpace>::from_toml(text).map(AnySpace::$variant));
+                    }
+                )+
+                None
+            }
+        }
+    };
+}
+
+// The registry. Adding a family = its file (a `pub mod` above, implementing `SearchSpace`) and
+// one line here; nothing else in the crate matches on the family.
+families! {
     /// NAS-Bench-201 family.
     Nb201(nb201::Nb201),
     /// NAS-Bench-101 family.
@@ -380,35 +368,18 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ),
 ];
 
-macro_rules! dispatch {
-    ($self:expr, $s:ident => $body:expr) => {
-        match $self {
-            AnySpace::Nb201($s) => $body,
-            AnySpace::Nb101($s) => $body,
-            AnySpace::NasNet($s) => $body,
-            AnySpace::FbNet($s) => $body,
-        }
-    };
-}
-
-macro_rules! with_genotype {
-    ($self:expr, $g:expr, $s:ident, $x:ident => $body:expr) => {
-        match ($self, $g) {
-            (AnySpace::Nb201($s), AnyGenotype::Nb201($x)) => Ok($body),
-            (AnySpace::Nb101($s), AnyGenotype::Nb101($x)) => Ok($body),
-            (AnySpace::NasNet($s), AnyGenotype::NasNet($x)) => Ok($body),
-            (AnySpace::FbNet($s), AnyGenotype::FbNet($x)) => Ok($body),
-            (space, g) => Err(SpaceError::WrongSpace {
-                expected: space.name().to_string(),
-                found: g.family(),
-            }),
-        }
-    };
-}
-
 #[derive(Deserialize)]
 struct FamilyOnly {
     family: Option<String>,
+}
+
+/// The registered family keys for messages: `nb201, nb101, nasnet or fbnet`.
+fn family_list() -> String {
+    match FAMILIES.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.to_string(),
+        None => String::new(),
+    }
 }
 
 impl AnySpace {
@@ -442,7 +413,8 @@ impl AnySpace {
         })
     }
 
-    /// Parses a space TOML; `source_name` names it in errors.
+    /// Parses a space TOML, built by the family its `family` key names; `source_name` names it
+    /// in errors.
     pub fn from_toml(text: &str, source_name: &str) -> Result<AnySpace, SpaceError> {
         let err = |message: String| SpaceError::Config {
             source_name: source_name.to_string(),
@@ -451,149 +423,93 @@ impl AnySpace {
         let head: FamilyOnly = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         let family = head
             .family
-            .ok_or_else(|| err("missing key `family` (nb201, nb101, nasnet or fbnet)".into()))?;
-        let parse = |e: toml::de::Error| err(e.to_string());
-        match family.as_str() {
-            "nb201" => nb201::Nb201::from_config(toml::from_str(text).map_err(parse)?)
-                .map(AnySpace::Nb201)
-                .map_err(err),
-            "nb101" => nb101::Nb101::from_config(toml::from_str(text).map_err(parse)?)
-                .map(AnySpace::Nb101)
-                .map_err(err),
-            "nasnet" => nasnet::NasNet::from_config(toml::from_str(text).map_err(parse)?)
-                .map(AnySpace::NasNet)
-                .map_err(err),
-            "fbnet" => fbnet::FbNet::from_config(toml::from_str(text).map_err(parse)?)
-                .map(AnySpace::FbNet)
-                .map_err(err),
-            other => Err(err(format!(
-                "unknown family `{other}`; expected nb201, nb101, nasnet or fbnet"
+            .ok_or_else(|| err(format!("missing key `family` ({})", family_list())))?;
+        match AnySpace::from_family(&family, text) {
+            Some(space) => space.map_err(err),
+            None => Err(err(format!(
+                "unknown family `{family}`; expected {}",
+                family_list()
             ))),
         }
     }
 
     /// The space's name.
     pub fn name(&self) -> &str {
-        dispatch!(self, s => s.name())
+        self.as_dyn().name()
     }
 
-    /// The family (`nb201`, `nb101`, `nasnet`, `fbnet`).
+    /// The family (`nb201`, `nb101`, `nasnet`, `fbnet`): its space files' `family` key.
     pub fn family(&self) -> &'static str {
-        match self {
-            AnySpace::Nb201(_) => "nb201",
-            AnySpace::Nb101(_) => "nb101",
-            AnySpace::NasNet(_) => "nasnet",
-            AnySpace::FbNet(_) => "fbnet",
-        }
+        self.as_dyn().family()
     }
 
     /// One-line description.
     pub fn description(&self) -> &str {
-        dispatch!(self, s => s.description())
+        self.as_dyn().description()
     }
 
     /// The space for another input shape and class count (a training data set's).
     pub fn with_io(&self, input: [u32; 3], classes: u32) -> AnySpace {
-        match self {
-            AnySpace::Nb201(s) => AnySpace::Nb201(s.with_io(input, classes)),
-            AnySpace::Nb101(s) => AnySpace::Nb101(s.with_io(input, classes)),
-            AnySpace::NasNet(s) => AnySpace::NasNet(s.with_io(input, classes)),
-            AnySpace::FbNet(s) => AnySpace::FbNet(s.with_io(input, classes)),
-        }
+        self.as_dyn().with_io(input, classes)
     }
 
     /// The space with width/depth knobs applied.
     pub fn with_knobs(&self, k: &Knobs) -> AnySpace {
-        match self {
-            AnySpace::Nb201(s) => AnySpace::Nb201(s.with_knobs(k)),
-            AnySpace::Nb101(s) => AnySpace::Nb101(s.with_knobs(k)),
-            AnySpace::NasNet(s) => AnySpace::NasNet(s.with_knobs(k)),
-            AnySpace::FbNet(s) => AnySpace::FbNet(s.with_knobs(k)),
-        }
+        self.as_dyn().with_knobs(k)
     }
 
     /// How many genotypes there are.
     pub fn size(&self) -> Size {
-        dispatch!(self, s => SearchSpace::size(s))
+        self.as_dyn().size()
     }
 
     /// A random genotype.
     pub fn sample(&self, rng: &mut dyn RngCore) -> AnyGenotype {
-        match self {
-            AnySpace::Nb201(s) => AnyGenotype::Nb201(s.sample(rng)),
-            AnySpace::Nb101(s) => AnyGenotype::Nb101(s.sample(rng)),
-            AnySpace::NasNet(s) => AnyGenotype::NasNet(s.sample(rng)),
-            AnySpace::FbNet(s) => AnyGenotype::FbNet(s.sample(rng)),
-        }
+        self.as_dyn().sample(rng)
     }
 
-    /// A mutated copy of `g`.
+    /// A mutated copy of `g`; an error if `g` belongs to another family.
     pub fn mutate(
         &self,
         g: &AnyGenotype,
         rng: &mut dyn RngCore,
     ) -> Result<AnyGenotype, SpaceError> {
-        match (self, g) {
-            (AnySpace::Nb201(s), AnyGenotype::Nb201(x)) => Ok(AnyGenotype::Nb201(s.mutate(x, rng))),
-            (AnySpace::Nb101(s), AnyGenotype::Nb101(x)) => Ok(AnyGenotype::Nb101(s.mutate(x, rng))),
-            (AnySpace::NasNet(s), AnyGenotype::NasNet(x)) => {
-                Ok(AnyGenotype::NasNet(SearchSpace::mutate(s, x, rng)))
-            }
-            (AnySpace::FbNet(s), AnyGenotype::FbNet(x)) => Ok(AnyGenotype::FbNet(s.mutate(x, rng))),
-            (space, g) => Err(SpaceError::WrongSpace {
-                expected: space.name().to_string(),
-                found: g.family(),
-            }),
-        }
+        self.as_dyn().mutate(g, rng)
     }
 
     /// The full network of `g`.
     pub fn decode(&self, g: &AnyGenotype) -> Result<Network, SpaceError> {
-        with_genotype!(self, g, s, x => SearchSpace::decode(s, x)?)
+        self.as_dyn().decode(g)
     }
 
     /// Parses the native notation.
     pub fn parse(&self, text: &str) -> Result<AnyGenotype, SpaceError> {
-        Ok(match self {
-            AnySpace::Nb201(s) => AnyGenotype::Nb201(s.parse(text)?),
-            AnySpace::Nb101(s) => AnyGenotype::Nb101(s.parse(text)?),
-            AnySpace::NasNet(s) => AnyGenotype::NasNet(s.parse(text)?),
-            AnySpace::FbNet(s) => AnyGenotype::FbNet(s.parse(text)?),
-        })
+        self.as_dyn().parse(text)
     }
 
     /// Reads the native notation from a JSON value.
     pub fn parse_value(&self, v: &serde_json::Value) -> Result<AnyGenotype, SpaceError> {
-        Ok(match self {
-            AnySpace::Nb201(s) => AnyGenotype::Nb201(SearchSpace::parse_value(s, v)?),
-            AnySpace::Nb101(s) => AnyGenotype::Nb101(SearchSpace::parse_value(s, v)?),
-            AnySpace::NasNet(s) => AnyGenotype::NasNet(SearchSpace::parse_value(s, v)?),
-            AnySpace::FbNet(s) => AnyGenotype::FbNet(SearchSpace::parse_value(s, v)?),
-        })
+        self.as_dyn().parse_value(v)
     }
 
     /// Prints the native notation on one line.
     pub fn format(&self, g: &AnyGenotype) -> Result<String, SpaceError> {
-        with_genotype!(self, g, s, x => SearchSpace::format(s, x))
+        self.as_dyn().format(g)
     }
 
     /// The native notation as a JSON value.
     pub fn to_value(&self, g: &AnyGenotype) -> Result<serde_json::Value, SpaceError> {
-        with_genotype!(self, g, s, x => SearchSpace::to_value(s, x))
+        self.as_dyn().to_value(g)
     }
 
     /// A text drawing of the cells.
     pub fn describe(&self, g: &AnyGenotype) -> Result<String, SpaceError> {
-        with_genotype!(self, g, s, x => SearchSpace::describe(s, x))
+        self.as_dyn().describe(g)
     }
 
     /// Every genotype, for finite spaces small enough to list.
     pub fn enumerate(&self) -> Option<Box<dyn Iterator<Item = AnyGenotype> + Send + '_>> {
-        match self {
-            AnySpace::Nb201(s) => Some(Box::new(s.enumerate().map(AnyGenotype::Nb201))),
-            AnySpace::Nb101(s) => Some(Box::new(s.enumerate().map(AnyGenotype::Nb101))),
-            AnySpace::NasNet(_) | AnySpace::FbNet(_) => None,
-        }
+        self.as_dyn().enumerate()
     }
 }
 

@@ -18,7 +18,7 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::ops::{OpDef, OpSet};
-use super::{pick_other, Knobs, SpaceError};
+use super::{pick_other, Knobs, SearchSpace, Size, SpaceError};
 use crate::ir::blocks::{self, ConvGeometry};
 use crate::ir::{GraphError, Network, NetworkBuilder, NodeId, Shape};
 
@@ -150,53 +150,6 @@ pub struct NasNet {
 }
 
 impl NasNet {
-    /// Builds the space from its parsed TOML.
-    pub fn from_config(c: Config) -> Result<Self, String> {
-        if !(1..=32).contains(&c.blocks) {
-            return Err(format!(
-                "`blocks` must be between 1 and 32, got {}",
-                c.blocks
-            ));
-        }
-        let m = c.mutation;
-        let weights = [m.hidden_state, m.op, m.identity];
-        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0
-        {
-            return Err("mutation weights must be finite, non-negative and not all zero".into());
-        }
-        let s = &c.skeleton;
-        if s.stages == 0
-            || s.channels < 2
-            || s.stem_multiplier == 0
-            || s.classes == 0
-            || s.input.contains(&0)
-        {
-            return Err(
-                "skeleton: input, classes, stem_multiplier and stages must be positive, channels >= 2"
-                    .into(),
-            );
-        }
-        Ok(NasNet {
-            name: c.name,
-            description: c.description,
-            blocks: c.blocks as usize,
-            concat: c.concat,
-            ops: OpSet::new(c.ops)?,
-            mutation: c.mutation,
-            skeleton: c.skeleton,
-        })
-    }
-
-    /// Space name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// One-line description.
-    pub fn description(&self) -> &str {
-        &self.description
-    }
-
     /// The candidate ops.
     pub fn ops(&self) -> &OpSet {
         &self.ops
@@ -205,27 +158,6 @@ impl NasNet {
     /// Blocks per cell.
     pub fn blocks(&self) -> usize {
         self.blocks
-    }
-
-    /// The space for another input shape (`[channels, height, width]`) and class count, as a
-    /// data set requires.
-    pub fn with_io(&self, input: [u32; 3], classes: u32) -> Self {
-        let mut s = self.clone();
-        s.skeleton.input = input;
-        s.skeleton.classes = classes;
-        s
-    }
-
-    /// Applies width/depth knobs to the skeleton.
-    pub fn with_knobs(&self, k: &Knobs) -> Self {
-        let mut s = self.clone();
-        if let Some(c) = k.channels {
-            s.skeleton.channels = c.max(2);
-        }
-        if let Some(n) = k.cells {
-            s.skeleton.cells_per_stage = n;
-        }
-        s
     }
 
     /// log10 of the number of genotypes: per cell, prod over blocks of ((2+b) * ops)^2.
@@ -251,14 +183,6 @@ impl NasNet {
             })
             .collect();
         Cell { blocks }
-    }
-
-    /// A uniformly random genotype.
-    pub fn sample(&self, rng: &mut dyn RngCore) -> Genotype {
-        Genotype {
-            normal: self.sample_cell(rng),
-            reduce: self.sample_cell(rng),
-        }
     }
 
     /// One mutation of Real et al. (2019): pick a cell, then a hidden-state, op or identity
@@ -347,29 +271,6 @@ impl NasNet {
         }
     }
 
-    /// Prints the notation as one-line JSON.
-    pub fn format(&self, g: &Genotype) -> String {
-        serde_json::to_string(&self.notation(g)).expect("notation serialises")
-    }
-
-    /// Parses the JSON notation.
-    pub fn parse(&self, text: &str) -> Result<Genotype, SpaceError> {
-        let n: Notation = super::parse_json_named(text, &self.name)?;
-        self.read_notation(&n, text)
-    }
-
-    /// Parses the notation from a JSON value.
-    pub fn parse_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
-        let text = value.to_string();
-        let n: Notation =
-            serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
-                space: self.name.clone(),
-                input: text.clone(),
-                message: format!("at `{}`: {}", e.path(), e.inner()),
-            })?;
-        self.read_notation(&n, &text)
-    }
-
     fn read_notation(&self, n: &Notation, text: &str) -> Result<Genotype, SpaceError> {
         let normal = self.parse_cell("normal", &n.normal, n.normal_concat.as_deref(), text)?;
         let reduce = self.parse_cell("reduce", &n.reduce, n.reduce_concat.as_deref(), text)?;
@@ -441,35 +342,6 @@ impl NasNet {
         Ok(cell)
     }
 
-    /// A text drawing of both cells.
-    pub fn describe(&self, g: &Genotype) -> String {
-        let state = |s: u8| match s {
-            0 => "c[k-2]".to_string(),
-            1 => "c[k-1]".to_string(),
-            k => format!("b{}", k - 2),
-        };
-        let mut out = String::new();
-        for (name, cell) in [("normal", &g.normal), ("reduce", &g.reduce)] {
-            out.push_str(&format!("{name} cell:\n"));
-            for (b, blk) in cell.blocks.iter().enumerate() {
-                out.push_str(&format!(
-                    "  b{b} = {}({}) + {}({})\n",
-                    self.ops.get(blk.ops[0]).name,
-                    state(blk.inputs[0]),
-                    self.ops.get(blk.ops[1]).name,
-                    state(blk.inputs[1])
-                ));
-            }
-            let cat: Vec<String> = self
-                .concat_states(cell)
-                .into_iter()
-                .map(|s| format!("b{}", s - 2))
-                .collect();
-            out.push_str(&format!("  output = concat({})\n", cat.join(", ")));
-        }
-        out
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn build_cell(
         &self,
@@ -527,8 +399,113 @@ impl NasNet {
         blocks::concat(b, &outs, &format!("{label}/output"))
     }
 
-    /// Decodes a genotype into the full network.
-    pub fn decode(&self, g: &Genotype) -> Result<Network, SpaceError> {
+    /// Whether a genotype fits this space (block count, state and op indices).
+    pub fn check(&self, g: &Genotype) -> bool {
+        [&g.normal, &g.reduce].iter().all(|c| {
+            c.blocks.len() == self.blocks
+                && c.blocks.iter().enumerate().all(|(k, blk)| {
+                    blk.inputs.iter().all(|&i| usize::from(i) < 2 + k)
+                        && blk.ops.iter().all(|&o| o < self.ops.count())
+                })
+        })
+    }
+}
+
+impl SearchSpace for NasNet {
+    type Genotype = Genotype;
+    type Config = Config;
+    const FAMILY: &'static str = "nasnet";
+
+    /// Builds the space from its parsed TOML.
+    fn from_config(c: Config) -> Result<Self, String> {
+        if !(1..=32).contains(&c.blocks) {
+            return Err(format!(
+                "`blocks` must be between 1 and 32, got {}",
+                c.blocks
+            ));
+        }
+        let m = c.mutation;
+        let weights = [m.hidden_state, m.op, m.identity];
+        if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0
+        {
+            return Err("mutation weights must be finite, non-negative and not all zero".into());
+        }
+        let s = &c.skeleton;
+        if s.stages == 0
+            || s.channels < 2
+            || s.stem_multiplier == 0
+            || s.classes == 0
+            || s.input.contains(&0)
+        {
+            return Err(
+                "skeleton: input, classes, stem_multiplier and stages must be positive, channels >= 2"
+                    .into(),
+            );
+        }
+        Ok(NasNet {
+            name: c.name,
+            description: c.description,
+            blocks: c.blocks as usize,
+            concat: c.concat,
+            ops: OpSet::new(c.ops)?,
+            mutation: c.mutation,
+            skeleton: c.skeleton,
+        })
+    }
+
+    /// Space name.
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One-line description.
+    fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The space for another input shape (`[channels, height, width]`) and class count, as a
+    /// data set requires.
+    fn with_io(&self, input: [u32; 3], classes: u32) -> Self {
+        let mut s = self.clone();
+        s.skeleton.input = input;
+        s.skeleton.classes = classes;
+        s
+    }
+
+    /// Applies width/depth knobs to the skeleton.
+    fn with_knobs(&self, k: &Knobs) -> Self {
+        let mut s = self.clone();
+        if let Some(c) = k.channels {
+            s.skeleton.channels = c.max(2);
+        }
+        if let Some(n) = k.cells {
+            s.skeleton.cells_per_stage = n;
+        }
+        s
+    }
+
+    /// A uniformly random genotype.
+    fn sample(&self, rng: &mut dyn RngCore) -> Genotype {
+        Genotype {
+            normal: self.sample_cell(rng),
+            reduce: self.sample_cell(rng),
+        }
+    }
+
+    /// Real et al.'s mutation; which kind was applied is dropped (see `mutate_detailed`).
+    fn mutate(&self, g: &Genotype, rng: &mut dyn RngCore) -> Genotype {
+        self.mutate_detailed(g, rng).0
+    }
+
+    /// Decodes a genotype into the full network, after checking that it belongs to this space
+    /// (a genotype from a document may have been written for another block or op count).
+    fn decode(&self, g: &Genotype) -> Result<Network, SpaceError> {
+        if !self.check(g) {
+            return Err(SpaceError::Invalid {
+                space: self.name.clone(),
+                message: "wrong block count, state or op index".into(),
+            });
+        }
         let s = &self.skeleton;
         let mut b = NetworkBuilder::new();
         let [c, h, w] = s.input;
@@ -599,14 +576,70 @@ impl NasNet {
         Ok(b.finish(out)?)
     }
 
-    /// Whether a genotype fits this space (block count, state and op indices).
-    pub fn check(&self, g: &Genotype) -> bool {
-        [&g.normal, &g.reduce].iter().all(|c| {
-            c.blocks.len() == self.blocks
-                && c.blocks.iter().enumerate().all(|(k, blk)| {
-                    blk.inputs.iter().all(|&i| usize::from(i) < 2 + k)
-                        && blk.ops.iter().all(|&o| o < self.ops.count())
-                })
-        })
+    /// Parses the JSON notation.
+    fn parse(&self, text: &str) -> Result<Genotype, SpaceError> {
+        let n: Notation = super::parse_json_named(text, &self.name)?;
+        self.read_notation(&n, text)
+    }
+
+    /// Parses the notation from a JSON value.
+    fn parse_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
+        let text = value.to_string();
+        let n: Notation =
+            serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
+                space: self.name.clone(),
+                input: text.clone(),
+                message: format!("at `{}`: {}", e.path(), e.inner()),
+            })?;
+        self.read_notation(&n, &text)
+    }
+
+    /// Prints the notation as one-line JSON.
+    fn format(&self, g: &Genotype) -> String {
+        serde_json::to_string(&self.notation(g)).expect("notation serialises")
+    }
+
+    /// A text drawing of both cells.
+    fn describe(&self, g: &Genotype) -> String {
+        let state = |s: u8| match s {
+            0 => "c[k-2]".to_string(),
+            1 => "c[k-1]".to_string(),
+            k => format!("b{}", k - 2),
+        };
+        let mut out = String::new();
+        for (name, cell) in [("normal", &g.normal), ("reduce", &g.reduce)] {
+            out.push_str(&format!("{name} cell:\n"));
+            for (b, blk) in cell.blocks.iter().enumerate() {
+                out.push_str(&format!(
+                    "  b{b} = {}({}) + {}({})\n",
+                    self.ops.get(blk.ops[0]).name,
+                    state(blk.inputs[0]),
+                    self.ops.get(blk.ops[1]).name,
+                    state(blk.inputs[1])
+                ));
+            }
+            let cat: Vec<String> = self
+                .concat_states(cell)
+                .into_iter()
+                .map(|s| format!("b{}", s - 2))
+                .collect();
+            out.push_str(&format!("  output = concat({})\n", cat.join(", ")));
+        }
+        out
+    }
+
+    /// The notation as a JSON object (documents store it as a value, not a string).
+    fn to_value(&self, g: &Genotype) -> serde_json::Value {
+        serde_json::to_value(self.notation(g)).expect("notation serialises")
+    }
+
+    /// Too many genotypes to count exactly; see `log10_size`.
+    fn size(&self) -> Size {
+        Size::Log10(self.log10_size())
+    }
+
+    /// Too large to list.
+    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = Genotype> + Send + '_>> {
+        None
     }
 }

@@ -16,7 +16,7 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::ops::{OpDef, OpSet};
-use super::{Knobs, SpaceError};
+use super::{Knobs, SearchSpace, Size, SpaceError};
 use crate::ir::blocks::{self, ConvGeometry};
 use crate::ir::{GraphError, Network, NetworkBuilder, NodeId, Op, Shape};
 use crate::mix::{Label, Mixer};
@@ -149,68 +149,9 @@ pub struct Nb101 {
 }
 
 impl Nb101 {
-    /// Builds the space from its parsed TOML.
-    pub fn from_config(c: Config) -> Result<Self, String> {
-        if !(2..=12).contains(&c.max_vertices) {
-            return Err(format!(
-                "`max_vertices` must be between 2 and 12, got {}",
-                c.max_vertices
-            ));
-        }
-        let s = &c.skeleton;
-        if s.stacks == 0 || s.stem_channels == 0 || s.classes == 0 || s.input.contains(&0) {
-            return Err(
-                "skeleton: input, classes, stem_channels and stacks must be positive".into(),
-            );
-        }
-        let ops = OpSet::new(c.ops)?;
-        if ops.index_of("input").is_some() || ops.index_of("output").is_some() {
-            return Err("`input` and `output` are reserved vertex names, not ops".into());
-        }
-        Ok(Nb101 {
-            name: c.name,
-            description: c.description,
-            max_vertices: c.max_vertices as usize,
-            max_edges: c.max_edges as usize,
-            ops,
-            skeleton: c.skeleton,
-        })
-    }
-
-    /// Space name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// One-line description.
-    pub fn description(&self) -> &str {
-        &self.description
-    }
-
     /// The candidate ops.
     pub fn ops(&self) -> &OpSet {
         &self.ops
-    }
-
-    /// The space for another input shape (`[channels, height, width]`) and class count, as a
-    /// data set requires.
-    pub fn with_io(&self, input: [u32; 3], classes: u32) -> Self {
-        let mut s = self.clone();
-        s.skeleton.input = input;
-        s.skeleton.classes = classes;
-        s
-    }
-
-    /// Applies width/depth knobs to the skeleton.
-    pub fn with_knobs(&self, k: &Knobs) -> Self {
-        let mut s = self.clone();
-        if let Some(c) = k.channels {
-            s.skeleton.stem_channels = c;
-        }
-        if let Some(n) = k.cells {
-            s.skeleton.cells_per_stack = n;
-        }
-        s
     }
 
     /// Why a cell is invalid, or `None` if it is valid.
@@ -250,62 +191,9 @@ impl Nb101 {
         None
     }
 
-    /// A random valid cell: NAS-Bench-101's `random_spec` (random upper-triangular matrix with
-    /// the maximum vertex count and random ops, retried until valid).
-    pub fn sample(&self, rng: &mut dyn RngCore) -> Cell {
-        let v = self.max_vertices;
-        loop {
-            let matrix = (0..v)
-                .map(|i| (0..v).map(|j| j > i && rng.random_bool(0.5)).collect())
-                .collect();
-            let ops = (0..v)
-                .map(|i| {
-                    if i == 0 || i == v - 1 {
-                        0
-                    } else {
-                        rng.random_range(0..self.ops.count())
-                    }
-                })
-                .collect();
-            let cell = Cell { matrix, ops };
-            if self.invalid_reason(&cell).is_none() {
-                return cell;
-            }
-        }
-    }
-
-    /// NAS-Bench-101's `mutate_spec` with mutation rate 1: flip each possible edge with
-    /// probability 1/edges and change each interior op with probability 1/interior vertices,
-    /// retried until the result is valid and differs from the parent.
-    pub fn mutate(&self, cell: &Cell, rng: &mut dyn RngCore) -> Cell {
-        let v = cell.vertices();
-        let slots = v * (v - 1) / 2;
-        let interior = v.saturating_sub(2);
-        loop {
-            let mut child = cell.clone();
-            for i in 0..v {
-                for j in i + 1..v {
-                    if rng.random_bool(1.0 / slots as f64) {
-                        child.matrix[i][j] = !child.matrix[i][j];
-                    }
-                }
-            }
-            if interior > 0 && self.ops.count() > 1 {
-                for i in 1..v - 1 {
-                    if rng.random_bool(1.0 / interior as f64) {
-                        child.ops[i] = super::pick_other(rng, self.ops.count(), child.ops[i]);
-                    }
-                }
-            }
-            if child != *cell && self.invalid_reason(&child).is_none() {
-                return child;
-            }
-        }
-    }
-
     /// Every valid cell in which every vertex lies on an input-output path (so no two differ
     /// only in dead vertices), for 2 to `max_vertices` vertices, times all op labellings.
-    pub fn enumerate(&self) -> impl Iterator<Item = Cell> + '_ {
+    fn cells(&self) -> impl Iterator<Item = Cell> + Send + '_ {
         (2..=self.max_vertices).flat_map(move |v| {
             let pairs: Vec<(usize, usize)> = (0..v)
                 .flat_map(|i| (i + 1..v).map(move |j| (i, j)))
@@ -336,24 +224,6 @@ impl Nb101 {
                     })
                 })
         })
-    }
-
-    /// Parses the JSON notation.
-    pub fn parse(&self, text: &str) -> Result<Cell, SpaceError> {
-        let notation: Notation = super::parse_json_named(text, &self.name)?;
-        self.read_notation(&notation, text)
-    }
-
-    /// Parses the notation from a JSON value.
-    pub fn parse_value(&self, value: &serde_json::Value) -> Result<Cell, SpaceError> {
-        let text = value.to_string();
-        let notation: Notation =
-            serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
-                space: self.name.clone(),
-                input: text.clone(),
-                message: format!("at `{}`: {}", e.path(), e.inner()),
-            })?;
-        self.read_notation(&notation, &text)
     }
 
     fn read_notation(&self, n: &Notation, text: &str) -> Result<Cell, SpaceError> {
@@ -439,24 +309,6 @@ impl Nb101 {
         }
     }
 
-    /// Prints the JSON notation on one line.
-    pub fn format(&self, cell: &Cell) -> String {
-        serde_json::to_string(&self.notation(cell)).expect("notation serialises")
-    }
-
-    /// A text drawing: the adjacency matrix with op names.
-    pub fn describe(&self, cell: &Cell) -> String {
-        let n = self.notation(cell);
-        let keep = cell.on_path();
-        let mut out = String::from("cell (rows: from, columns: to; * = pruned vertex):\n");
-        for (i, row) in n.matrix.iter().enumerate() {
-            let bits: Vec<String> = row.iter().map(|b| b.to_string()).collect();
-            let mark = if keep[i] { ' ' } else { '*' };
-            out.push_str(&format!("  {i}{mark} [{}] {}\n", bits.join(" "), n.ops[i]));
-        }
-        out
-    }
-
     fn build_cell(
         &self,
         b: &mut NetworkBuilder,
@@ -513,9 +365,127 @@ impl Nb101 {
         }
         Ok(out)
     }
+}
+
+impl SearchSpace for Nb101 {
+    type Genotype = Cell;
+    type Config = Config;
+    const FAMILY: &'static str = "nb101";
+
+    /// Builds the space from its parsed TOML.
+    fn from_config(c: Config) -> Result<Self, String> {
+        if !(2..=12).contains(&c.max_vertices) {
+            return Err(format!(
+                "`max_vertices` must be between 2 and 12, got {}",
+                c.max_vertices
+            ));
+        }
+        let s = &c.skeleton;
+        if s.stacks == 0 || s.stem_channels == 0 || s.classes == 0 || s.input.contains(&0) {
+            return Err(
+                "skeleton: input, classes, stem_channels and stacks must be positive".into(),
+            );
+        }
+        let ops = OpSet::new(c.ops)?;
+        if ops.index_of("input").is_some() || ops.index_of("output").is_some() {
+            return Err("`input` and `output` are reserved vertex names, not ops".into());
+        }
+        Ok(Nb101 {
+            name: c.name,
+            description: c.description,
+            max_vertices: c.max_vertices as usize,
+            max_edges: c.max_edges as usize,
+            ops,
+            skeleton: c.skeleton,
+        })
+    }
+
+    /// Space name.
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One-line description.
+    fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// The space for another input shape (`[channels, height, width]`) and class count, as a
+    /// data set requires.
+    fn with_io(&self, input: [u32; 3], classes: u32) -> Self {
+        let mut s = self.clone();
+        s.skeleton.input = input;
+        s.skeleton.classes = classes;
+        s
+    }
+
+    /// Applies width/depth knobs to the skeleton.
+    fn with_knobs(&self, k: &Knobs) -> Self {
+        let mut s = self.clone();
+        if let Some(c) = k.channels {
+            s.skeleton.stem_channels = c;
+        }
+        if let Some(n) = k.cells {
+            s.skeleton.cells_per_stack = n;
+        }
+        s
+    }
+
+    /// A random valid cell: NAS-Bench-101's `random_spec` (random upper-triangular matrix with
+    /// the maximum vertex count and random ops, retried until valid).
+    fn sample(&self, rng: &mut dyn RngCore) -> Cell {
+        let v = self.max_vertices;
+        loop {
+            let matrix = (0..v)
+                .map(|i| (0..v).map(|j| j > i && rng.random_bool(0.5)).collect())
+                .collect();
+            let ops = (0..v)
+                .map(|i| {
+                    if i == 0 || i == v - 1 {
+                        0
+                    } else {
+                        rng.random_range(0..self.ops.count())
+                    }
+                })
+                .collect();
+            let cell = Cell { matrix, ops };
+            if self.invalid_reason(&cell).is_none() {
+                return cell;
+            }
+        }
+    }
+
+    /// NAS-Bench-101's `mutate_spec` with mutation rate 1: flip each possible edge with
+    /// probability 1/edges and change each interior op with probability 1/interior vertices,
+    /// retried until the result is valid and differs from the parent.
+    fn mutate(&self, cell: &Cell, rng: &mut dyn RngCore) -> Cell {
+        let v = cell.vertices();
+        let slots = v * (v - 1) / 2;
+        let interior = v.saturating_sub(2);
+        loop {
+            let mut child = cell.clone();
+            for i in 0..v {
+                for j in i + 1..v {
+                    if rng.random_bool(1.0 / slots as f64) {
+                        child.matrix[i][j] = !child.matrix[i][j];
+                    }
+                }
+            }
+            if interior > 0 && self.ops.count() > 1 {
+                for i in 1..v - 1 {
+                    if rng.random_bool(1.0 / interior as f64) {
+                        child.ops[i] = super::pick_other(rng, self.ops.count(), child.ops[i]);
+                    }
+                }
+            }
+            if child != *cell && self.invalid_reason(&child).is_none() {
+                return child;
+            }
+        }
+    }
 
     /// Decodes a cell (pruned first) into the full network.
-    pub fn decode(&self, cell: &Cell) -> Result<Network, SpaceError> {
+    fn decode(&self, cell: &Cell) -> Result<Network, SpaceError> {
         if let Some(reason) = self.invalid_reason(cell) {
             return Err(SpaceError::Invalid {
                 space: self.name.clone(),
@@ -551,6 +521,57 @@ impl Nb101 {
         }
         x = blocks::classifier(&mut b, x, s.classes, "head")?;
         Ok(b.finish(x)?)
+    }
+
+    /// Parses the JSON notation.
+    fn parse(&self, text: &str) -> Result<Cell, SpaceError> {
+        let notation: Notation = super::parse_json_named(text, &self.name)?;
+        self.read_notation(&notation, text)
+    }
+
+    /// Parses the notation from a JSON value.
+    fn parse_value(&self, value: &serde_json::Value) -> Result<Cell, SpaceError> {
+        let text = value.to_string();
+        let notation: Notation =
+            serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
+                space: self.name.clone(),
+                input: text.clone(),
+                message: format!("at `{}`: {}", e.path(), e.inner()),
+            })?;
+        self.read_notation(&notation, &text)
+    }
+
+    /// Prints the JSON notation on one line.
+    fn format(&self, cell: &Cell) -> String {
+        serde_json::to_string(&self.notation(cell)).expect("notation serialises")
+    }
+
+    /// A text drawing: the adjacency matrix with op names.
+    fn describe(&self, cell: &Cell) -> String {
+        let n = self.notation(cell);
+        let keep = cell.on_path();
+        let mut out = String::from("cell (rows: from, columns: to; * = pruned vertex):\n");
+        for (i, row) in n.matrix.iter().enumerate() {
+            let bits: Vec<String> = row.iter().map(|b| b.to_string()).collect();
+            let mark = if keep[i] { ' ' } else { '*' };
+            out.push_str(&format!("  {i}{mark} [{}] {}\n", bits.join(" "), n.ops[i]));
+        }
+        out
+    }
+
+    /// The notation as a JSON object (documents store it as a value, not a string).
+    fn to_value(&self, cell: &Cell) -> serde_json::Value {
+        serde_json::to_value(self.notation(cell)).expect("notation serialises")
+    }
+
+    /// Counted by enumerating: no closed form covers the pruning and edge limits.
+    fn size(&self) -> Size {
+        Size::Exact(self.cells().count() as u64)
+    }
+
+    /// Every cell with every vertex on an input-output path (see `cells`).
+    fn enumerate(&self) -> Option<Box<dyn Iterator<Item = Cell> + Send + '_>> {
+        Some(Box::new(self.cells()))
     }
 }
 
