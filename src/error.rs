@@ -1,11 +1,23 @@
 //! The crate's error type: each module's errors folded into one enum callers can match on.
+//! Functions return their module's own error (it says precisely what can go wrong there); `?`
+//! turns any of them into an [`Error`] where a caller mixes modules.
 
 use std::path::PathBuf;
 
+use crate::eval::data::DataError;
+use crate::eval::job::JobError;
+use crate::eval::registry::SpecError;
+use crate::eval::table::TableError;
+use crate::eval::train::TrainError;
+use crate::export::ExportError;
 use crate::ir::doc::DocError;
 use crate::ir::GraphError;
+use crate::search::config::ConfigError;
+use crate::search::SearchError;
 use crate::space::doc::ArchDocError;
+use crate::space::input::InputError;
 use crate::space::SpaceError;
+use crate::store::StoreError;
 
 /// Any evonas error.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +34,36 @@ pub enum Error {
     /// An architecture document problem.
     #[error(transparent)]
     ArchDoc(#[from] ArchDocError),
+    /// Architecture input (files, stdin) could not be read.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// A campaign config is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// An `[evaluator]` table does not give an evaluator.
+    #[error(transparent)]
+    Evaluator(#[from] SpecError),
+    /// A benchmark table could not be loaded.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// A data set could not be loaded.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A training run produced no result.
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    /// An evaluation job could not be run.
+    #[error(transparent)]
+    Job(#[from] JobError),
+    /// The store failed or holds damaged data.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A campaign could not start or continue.
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    /// An export could not be made.
+    #[error(transparent)]
+    Export(#[from] ExportError),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {

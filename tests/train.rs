@@ -704,7 +704,14 @@ fn a_training_campaign_is_reproducible_records_curves_and_retrains() {
     );
     // Exported documents carry the fidelity of their figures.
     let docs = evonas(
-        &["export", "tiny", "--store", store.to_str().unwrap(), "--top", "1"],
+        &[
+            "export",
+            "tiny",
+            "--store",
+            store.to_str().unwrap(),
+            "--top",
+            "1",
+        ],
         None,
     )
     .ok();

@@ -357,9 +357,7 @@ impl Evaluator for Nb201Table {
         }
         let arch = match task.space.format(task.genotype) {
             Ok(a) => a,
-            Err(e) => {
-                return Outcome::failed(FailureKind::Unsupported, e.to_string())
-            }
+            Err(e) => return Outcome::failed(FailureKind::Unsupported, e.to_string()),
         };
         match self.lookup(&arch) {
             None => Outcome::failed(
