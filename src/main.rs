@@ -17,7 +17,7 @@ use evonas::search::status::status_json;
 use evonas::search::CampaignConfig;
 use evonas::space::input::{self, Parsed};
 use evonas::space::{AnySpace, ArchDocument, Knobs, Size, BUILTIN};
-use evonas::store::cache::Entry;
+use evonas::store::files;
 use evonas::store::{Store, StoreError};
 
 #[path = "cli/export.rs"]
@@ -563,42 +563,22 @@ fn open_existing_store(dir: &std::path::Path) -> anyhow::Result<Store> {
     Ok(Store::open_existing(dir)?)
 }
 
-/// Writes `text` to `path` atomically: a temporary file beside it, then a rename, so a reader
-/// (or a crash) never sees half a file. Creates the folder.
+/// Writes `text` to `path` atomically (a reader or a crash never sees half a file).
 fn write_atomic(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
-    let folder = match path.parent() {
-        Some(f) if !f.as_os_str().is_empty() => f,
-        _ => std::path::Path::new("."),
-    };
-    std::fs::create_dir_all(folder)
-        .with_context(|| format!("cannot create {}", folder.display()))?;
-    let file = path
-        .file_name()
-        .map_or("out".into(), |n| n.to_string_lossy());
-    let tmp = folder.join(format!(".{file}.tmp"));
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+    files::write_atomic(path, text).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Keeps `DIR/status/NAME.json` current (best effort: a full disk must not stop the search).
+/// Keeps the campaign's status snapshot current (best effort: a full disk must not stop the
+/// search).
 fn write_snapshot(dir: &std::path::Path, c: &Campaign<'_>, live: bool) {
-    let path = dir.join("status").join(format!("{}.json", c.header().name));
-    let text = serde_json::to_string_pretty(&status_json(c.header(), live)).unwrap_or_default();
-    let _ = write_atomic(&path, &text);
+    let _ = files::write_status(dir, &c.header().name, &status_json(c.header(), live));
 }
 
-/// Where a campaign keeps its best architecture so far: `DIR/best/NAME.json`.
-fn best_path(dir: &std::path::Path, name: &str) -> PathBuf {
-    dir.join("best").join(format!("{name}.json"))
-}
-
-/// Rewrites `best/NAME.json` atomically (temp file + rename) with the best so far.
+/// Rewrites the campaign's best-architecture file with the best so far (best effort).
 fn write_best(dir: &std::path::Path, c: &Campaign<'_>) {
-    let Some(doc) = evonas::export::best_document(c) else {
-        return;
-    };
-    let text = serde_json::to_string_pretty(&[doc]).unwrap_or_default();
-    let _ = write_atomic(&best_path(dir, &c.header().name), &text);
+    if let Some(doc) = evonas::export::best_document(c) {
+        let _ = files::write_best(dir, &c.header().name, &[doc]);
+    }
 }
 
 fn progress_line(c: &Campaign<'_>) -> String {
@@ -803,25 +783,13 @@ fn status(name: Option<&str>, store_dir: &std::path::Path, json: bool) -> anyhow
         }
         Err(StoreError::InUse { .. }) => {
             // A campaign is running: read the snapshots it keeps up to date.
-            let folder = store_dir.join("status");
-            let mut out = Vec::new();
-            let entries = std::fs::read_dir(&folder).with_context(|| {
+            let folder = files::status_dir(store_dir);
+            let out = files::read_statuses(store_dir, name).with_context(|| {
                 format!(
-                    "the store is in use and {} has no status snapshots yet",
+                    "the store is in use and {} has no readable status snapshots yet",
                     folder.display()
                 )
             })?;
-            for e in entries.flatten() {
-                let path = e.path();
-                if path.extension().is_some_and(|x| x == "json") {
-                    let text = std::fs::read_to_string(&path)?;
-                    let v: serde_json::Value = serde_json::from_str(&text)
-                        .with_context(|| format!("{}", path.display()))?;
-                    if name.is_none_or(|n| v["name"] == n) {
-                        out.push(v);
-                    }
-                }
-            }
             if let (Some(n), true) = (name, out.is_empty()) {
                 bail!(
                     "no status snapshot for campaign `{n}` in {}",
@@ -897,11 +865,7 @@ fn cache(command: CacheCommand) -> anyhow::Result<ExitCode> {
         }
         CacheCommand::Export { out, .. } => {
             let entries = store.cache_entries()?;
-            let mut text = String::new();
-            for e in &entries {
-                text.push_str(&serde_json::to_string(e)?);
-                text.push('\n');
-            }
+            let text = files::cache_lines(&entries);
             match out {
                 Some(p) => {
                     std::fs::write(&p, text)
@@ -915,16 +879,7 @@ fn cache(command: CacheCommand) -> anyhow::Result<ExitCode> {
             file, overwrite, ..
         } => {
             let (text, origin) = read_input(Some(file))?;
-            let mut entries = Vec::new();
-            for (i, line) in text
-                .lines()
-                .enumerate()
-                .filter(|(_, l)| !l.trim().is_empty())
-            {
-                let e: Entry = serde_json::from_str(line)
-                    .with_context(|| format!("{origin}:{}: not a cache entry", i + 1))?;
-                entries.push(e);
-            }
+            let entries = files::parse_cache_lines(&text, &origin)?;
             let n = store.cache_import(&entries, overwrite)?;
             println!("imported {n} of {} entries", entries.len());
         }

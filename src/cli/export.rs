@@ -143,7 +143,7 @@ pub fn run(a: ExportArgs) -> anyhow::Result<ExitCode> {
         Ok(store) => export::export(&store, &name, selection)?,
         Err(evonas::store::StoreError::InUse { .. }) => {
             // A running campaign holds the store; its best architecture is kept on disk.
-            let path = super::best_path(dir, &name);
+            let path = evonas::store::files::best_path(dir, &name);
             let text = std::fs::read_to_string(&path).with_context(|| {
                 format!(
                     "store {} is in use by a running campaign and {} is missing",

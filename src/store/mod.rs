@@ -12,6 +12,7 @@
 
 pub mod cache;
 pub mod campaign;
+pub mod files;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
