@@ -94,6 +94,14 @@ fn a_version_1_store_reads_the_same_and_its_campaign_is_recognised() {
             p["evonas_version"] = "".into();
         }
     }
+    // Documents gained `result.fidelity` since version 1; a v1 campaign's figures are full.
+    for d in now.as_array_mut().unwrap() {
+        let result = d["result"].as_object_mut().unwrap();
+        assert_eq!(
+            result.remove("fidelity"),
+            Some(serde_json::json!({"kind": "full"}))
+        );
+    }
     assert_eq!(now, then);
 }
 
