@@ -556,6 +556,15 @@ fn bad_campaign_configs_are_named() {
         err.contains("/nowhere") && err.contains("nb201_cifar10_valid_200ep.csv"),
         "{err}"
     );
+    // A range error names the table and the key, once.
+    let err = search_fails(
+        "zero.toml",
+        "name = \"x\"\nspace = \"nb201\"\n[strategy]\nkind = \"random\"\n[budget]\nevaluations = 1\n[evaluator]\nkind = \"train\"\nepochs = 0\n",
+    );
+    assert!(
+        err.contains("zero.toml: [evaluator] epochs must be positive, got 0"),
+        "{err}"
+    );
 }
 
 fn cache_policies_off_aggregate_and_forgetful(table: &Eval) {

@@ -242,8 +242,6 @@ fn a_killed_campaign_exports_and_its_documents_round_trip() {
         assert!(err.contains("apt-get install graphviz"), "{err}");
     }
 
-    report_renders_in_headless_chromium(&store, dir.path());
-
     let err = evonas(&["export", "nothere", "--store", s], None).fails();
     assert!(err.contains("known campaigns: long"), "{err}");
 }
@@ -267,11 +265,33 @@ fn chromium() -> Option<String> {
     None
 }
 
-/// `evonas report` on the killed campaign; the page is self-contained and its plots render in
-/// a real headless browser (screenshot kept in the test's output folder).
-fn report_renders_in_headless_chromium(store: &Path, tmp: &Path) {
-    let out = tmp.join("report");
+/// `evonas report` on a finished campaign (the data-free mock evaluator): the page is
+/// self-contained, says the fidelity of its figures, and its plots render in a real headless
+/// browser (screenshot kept in the test's output folder).
+#[test]
+fn the_report_is_self_contained_and_renders_in_headless_chromium() {
+    let dir = tempdir();
+    let tmp = dir.path();
+    let cfg = write(
+        &dir,
+        "mock.toml",
+        "name = \"long\"\nspace = \"nb201\"\nseed = 5\n[strategy]\nkind = \"regularized-evolution\"\npopulation = 10\nsample = 3\n[budget]\nevaluations = 60\n[evaluator]\nkind = \"mock\"\n",
+    );
+    let store = tmp.join("store");
     let s = store.to_str().unwrap();
+    evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            s,
+            "-q",
+        ],
+        None,
+    )
+    .ok();
+    let out = tmp.join("report");
     evonas(
         &[
             "report",
@@ -292,6 +312,7 @@ fn report_renders_in_headless_chromium(store: &Path, tmp: &Path) {
         "no external resources"
     );
     assert_eq!(html.matches("<tr><td>").count(), 10, "top-10 table");
+    assert_eq!(html.matches("<td>full</td>").count(), 10, "fidelity column");
     assert!(html.contains("best fitness vs evaluations") && html.contains("cache hit rate"));
     let Some(browser) = chromium() else {
         return;

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use evonas::eval::registry::{typed, EvaluatorSettings, Registry};
+use evonas::eval::registry::{typed, EvaluatorSettings, Registry, SettingsError};
 use evonas::eval::{Evaluator, FailureKind, Outcome, Protocol, Task};
 use evonas::search::{Campaign, CampaignConfig};
 use evonas::store::Store;
@@ -20,9 +20,9 @@ struct FewerParams {
 }
 
 impl EvaluatorSettings for FewerParams {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), SettingsError> {
         if self.max_params == 0 {
-            return Err("max_params must be positive".into());
+            return Err(SettingsError::invalid("max_params", "must be positive"));
         }
         Ok(())
     }

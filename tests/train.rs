@@ -900,7 +900,11 @@ fn protocol_checks_name_the_key() {
         ),
     ] {
         let e = bad.check().unwrap_err();
-        assert!(e.contains(key), "{e}");
+        assert!(
+            matches!(e, evonas::eval::registry::SettingsError::Invalid { .. }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains(key), "{e}");
     }
     // A network scoring 3 classes on 10-class data is refused with the reason.
     let splits = tiny_splits(100, 20, 5);

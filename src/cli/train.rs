@@ -300,7 +300,7 @@ pub fn retrain(a: RetrainArgs) -> anyhow::Result<ExitCode> {
     let mut config: TrainConfig = cfg
         .evaluator
         .decode("train")
-        .map_err(|m| anyhow::anyhow!("campaign `{}`: stored config: {m}", a.name))?;
+        .map_err(|e| anyhow::anyhow!("campaign `{}`: stored config: [evaluator] {e}", a.name))?;
     let best = found(&store, &a.name)?;
     drop(store);
     if best.is_empty() {

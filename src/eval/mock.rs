@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::registry::EvaluatorSettings;
+use super::registry::{EvaluatorSettings, SettingsError};
 use super::{Evaluator, FailureKind, Outcome, Protocol, Task};
 
 fn hundred() -> f64 {
@@ -44,20 +44,23 @@ pub struct MockConfig {
 }
 
 impl EvaluatorSettings for MockConfig {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), SettingsError> {
         if !(self.sim_seconds.is_finite() && self.sim_seconds >= 0.0) {
-            return Err(format!(
-                "sim_seconds must be >= 0, got {}",
-                self.sim_seconds
+            return Err(SettingsError::invalid(
+                "sim_seconds",
+                format!("must be >= 0, got {}", self.sim_seconds),
             ));
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
-            return Err(format!("noise must be >= 0, got {}", self.noise));
+            return Err(SettingsError::invalid(
+                "noise",
+                format!("must be >= 0, got {}", self.noise),
+            ));
         }
         if !(0.0..=1.0).contains(&self.fail_fraction) {
-            return Err(format!(
-                "fail_fraction must be in [0, 1], got {}",
-                self.fail_fraction
+            return Err(SettingsError::invalid(
+                "fail_fraction",
+                format!("must be in [0, 1], got {}", self.fail_fraction),
             ));
         }
         Ok(())

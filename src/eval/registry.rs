@@ -64,6 +64,53 @@ pub type Settings = serde_json::Map<String, serde_json::Value>;
 /// Why an evaluator could not be built from valid settings (missing data, unreadable table).
 pub type BuildError = Box<dyn std::error::Error + Send + Sync>;
 
+/// Why an `[evaluator]` table is not valid settings. The message names the offending key; the
+/// caller adds where the table came from (`c.toml: [evaluator] ...`).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SettingsError {
+    /// A value is out of range or inconsistent with another key.
+    #[error("{key} {problem}")]
+    Invalid {
+        /// The key.
+        key: String,
+        /// What is wrong with it, said after the key (`must be positive, got 0`).
+        problem: String,
+    },
+    /// The table does not decode (an unknown key, a wrong type); serde's message with the
+    /// key's path.
+    #[error("{0}")]
+    Decode(String),
+    /// The settings do not serialise back into a table.
+    #[error("settings cannot be stored: {0}")]
+    Unstorable(String),
+    /// No evaluator of that kind is registered.
+    #[error("kind {kind:?} is unknown; known kinds: {known}")]
+    UnknownKind {
+        /// The kind.
+        kind: String,
+        /// The registry's kinds, comma-separated.
+        known: String,
+    },
+    /// A command that needs one kind of evaluator was given another.
+    #[error("kind is {found:?}, this needs kind = {expected:?}")]
+    WrongKind {
+        /// The table's kind.
+        found: String,
+        /// The kind the command needs.
+        expected: String,
+    },
+}
+
+impl SettingsError {
+    /// `key` is wrong: `problem` says how, after the key's name.
+    pub fn invalid(key: &str, problem: impl Into<String>) -> Self {
+        SettingsError::Invalid {
+            key: key.to_string(),
+            problem: problem.into(),
+        }
+    }
+}
+
 /// One kind of evaluator: how to read its settings and build it.
 pub trait EvaluatorKind: Send + Sync {
     /// The `kind` value that selects it.
@@ -71,7 +118,8 @@ pub trait EvaluatorKind: Send + Sync {
     /// Checks `settings`, fills in defaults and resolves relative paths against `base` (the
     /// config file's folder, when there is one): the canonical settings. The message names the
     /// offending key.
-    fn normalize(&self, settings: Settings, base: Option<&Path>) -> Result<Settings, String>;
+    fn normalize(&self, settings: Settings, base: Option<&Path>)
+        -> Result<Settings, SettingsError>;
     /// Builds the evaluator from canonical settings.
     fn build(&self, settings: &Settings) -> Result<Box<dyn Evaluator>, BuildError>;
 }
@@ -79,8 +127,8 @@ pub trait EvaluatorKind: Send + Sync {
 /// Settings read with serde: [`typed`] turns a settings type and a constructor into an
 /// [`EvaluatorKind`].
 pub trait EvaluatorSettings: Serialize + DeserializeOwned {
-    /// Range checks serde cannot make; the message names the key.
-    fn check(&self) -> Result<(), String> {
+    /// Range checks serde cannot make.
+    fn check(&self) -> Result<(), SettingsError> {
         Ok(())
     }
     /// Makes relative paths relative to `dir` when they do not exist as given.
@@ -107,16 +155,16 @@ where
     }
 }
 
-fn decode<C: DeserializeOwned>(settings: Settings) -> Result<C, String> {
+fn decode<C: DeserializeOwned>(settings: Settings) -> Result<C, SettingsError> {
     serde_path_to_error::deserialize(serde_json::Value::Object(settings)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         // serde names an unknown key itself; the path would say it twice.
-        if path == "." || inner.starts_with("unknown field") {
+        SettingsError::Decode(if path == "." || inner.starts_with("unknown field") {
             inner
         } else {
             format!("{path}: {inner}")
-        }
+        })
     })
 }
 
@@ -129,7 +177,11 @@ where
         &self.kind
     }
 
-    fn normalize(&self, settings: Settings, base: Option<&Path>) -> Result<Settings, String> {
+    fn normalize(
+        &self,
+        settings: Settings,
+        base: Option<&Path>,
+    ) -> Result<Settings, SettingsError> {
         let mut c: C = decode(settings)?;
         c.check()?;
         if let Some(dir) = base {
@@ -137,8 +189,8 @@ where
         }
         match serde_json::to_value(&c) {
             Ok(serde_json::Value::Object(m)) => Ok(m),
-            Ok(other) => Err(format!("settings must be a table, not {other}")),
-            Err(e) => Err(format!("settings cannot be stored: {e}")),
+            Ok(other) => Err(SettingsError::Unstorable(format!("not a table: {other}"))),
+            Err(e) => Err(SettingsError::Unstorable(e.to_string())),
         }
     }
 
@@ -163,14 +215,14 @@ pub struct EvaluatorSpec {
 impl EvaluatorSpec {
     /// The settings as the type `C`, when `kind` is `expected` (e.g. a command that only
     /// works with training protocols).
-    pub fn decode<C: DeserializeOwned>(&self, expected: &str) -> Result<C, String> {
+    pub fn decode<C: DeserializeOwned>(&self, expected: &str) -> Result<C, SettingsError> {
         if self.kind != expected {
-            return Err(format!(
-                "[evaluator] kind is {:?}, this needs kind = {expected:?}",
-                self.kind
-            ));
+            return Err(SettingsError::WrongKind {
+                found: self.kind.clone(),
+                expected: expected.to_string(),
+            });
         }
-        decode(self.settings.clone()).map_err(|m| format!("[evaluator] {m}"))
+        decode(self.settings.clone())
     }
 
     /// The `[evaluator]` table as JSON (`kind` and the settings).
@@ -192,18 +244,19 @@ impl EvaluatorSpec {
     }
 
     /// Checks the kind against `registry` and makes the settings canonical.
-    pub fn normalize(&mut self, registry: &Registry, base: Option<&Path>) -> Result<(), String> {
+    pub fn normalize(
+        &mut self,
+        registry: &Registry,
+        base: Option<&Path>,
+    ) -> Result<(), SettingsError> {
         let Some(kind) = registry.get(&self.kind) else {
-            return Err(format!(
-                "[evaluator] kind {:?} is unknown; known kinds: {}",
-                self.kind,
-                registry.names().join(", ")
-            ));
+            return Err(SettingsError::UnknownKind {
+                kind: self.kind.clone(),
+                known: registry.names().join(", "),
+            });
         };
         let settings = std::mem::take(&mut self.settings);
-        self.settings = kind
-            .normalize(settings, base)
-            .map_err(|m| format!("[evaluator] {m}"))?;
+        self.settings = kind.normalize(settings, base)?;
         Ok(())
     }
 }

@@ -220,9 +220,9 @@ impl CampaignConfig {
         config
             .evaluator
             .normalize(registry, base)
-            .map_err(|message| ConfigError::Invalid {
+            .map_err(|e| ConfigError::Invalid {
                 origin: origin.to_string(),
-                message,
+                message: format!("[evaluator] {e}"),
             })?;
         config.check(origin)?;
         Ok(config)

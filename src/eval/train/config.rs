@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::backend::OptimizerSpec;
+use crate::eval::registry::SettingsError;
 
 /// Where training images come from.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,7 +187,7 @@ impl Default for TrainConfig {
 }
 
 impl crate::eval::registry::EvaluatorSettings for TrainConfig {
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), SettingsError> {
         TrainConfig::check(self)
     }
     fn resolve_relative_to(&mut self, dir: &Path) {
@@ -212,8 +213,8 @@ impl TrainConfig {
         }
     }
 
-    /// Checks ranges serde cannot; the message names the key.
-    pub fn check(&self) -> Result<(), String> {
+    /// Checks ranges serde cannot.
+    pub fn check(&self) -> Result<(), SettingsError> {
         let positive = [
             ("epochs", f64::from(self.epochs)),
             ("batch_size", self.batch_size as f64),
@@ -224,22 +225,29 @@ impl TrainConfig {
         ];
         for (k, v) in positive {
             if !(v.is_finite() && v > 0.0) {
-                return Err(format!("[evaluator] {k} must be positive, got {v}"));
+                return Err(SettingsError::invalid(
+                    k,
+                    format!("must be positive, got {v}"),
+                ));
             }
         }
         if self.train_size == Some(0) {
-            return Err(
-                "[evaluator] train_size must be at least 1 (or left out: all images)".into(),
-            );
+            return Err(SettingsError::invalid(
+                "train_size",
+                "must be at least 1 (or left out: all images)",
+            ));
         }
         if !(self.adam_epsilon.is_finite() && self.adam_epsilon > 0.0) {
-            return Err(format!(
-                "[evaluator] adam_epsilon must be positive, got {}",
-                self.adam_epsilon
+            return Err(SettingsError::invalid(
+                "adam_epsilon",
+                format!("must be positive, got {}", self.adam_epsilon),
             ));
         }
         if self.test && self.data == DataFormat::Synthetic && self.synthetic_test_images == 0 {
-            return Err("[evaluator] test = true needs synthetic_test_images > 0".into());
+            return Err(SettingsError::invalid(
+                "test",
+                "= true needs synthetic_test_images > 0",
+            ));
         }
         let unit = [
             ("momentum", self.momentum),
@@ -249,7 +257,10 @@ impl TrainConfig {
         ];
         for (k, v) in unit {
             if !(0.0..1.0).contains(&v) {
-                return Err(format!("[evaluator] {k} must be in [0, 1), got {v}"));
+                return Err(SettingsError::invalid(
+                    k,
+                    format!("must be in [0, 1), got {v}"),
+                ));
             }
         }
         for (k, v) in [
@@ -257,29 +268,35 @@ impl TrainConfig {
             ("warmup_epochs", self.warmup_epochs),
         ] {
             if !(v.is_finite() && v >= 0.0) {
-                return Err(format!("[evaluator] {k} must be >= 0, got {v}"));
+                return Err(SettingsError::invalid(k, format!("must be >= 0, got {v}")));
             }
         }
         if self.warmup_epochs > f64::from(self.epochs) {
-            return Err(format!(
-                "[evaluator] warmup_epochs {} exceeds epochs {}",
-                self.warmup_epochs, self.epochs
+            return Err(SettingsError::invalid(
+                "warmup_epochs",
+                format!("{} exceeds epochs {}", self.warmup_epochs, self.epochs),
             ));
         }
         if self.data == DataFormat::Synthetic && self.synthetic_images <= self.valid_size {
-            return Err(format!(
-                "[evaluator] synthetic_images ({}) must exceed valid_size ({})",
-                self.synthetic_images, self.valid_size
+            return Err(SettingsError::invalid(
+                "synthetic_images",
+                format!(
+                    "({}) must exceed valid_size ({})",
+                    self.synthetic_images, self.valid_size
+                ),
             ));
         }
         if self.data != DataFormat::Synthetic && self.path.is_none() && self.train_files.is_empty()
         {
-            return Err(format!(
-                "[evaluator] data = \"{}\" needs `path` (the folder of the files) or `train_files`",
-                serde_json::to_value(self.data)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default()
+            return Err(SettingsError::invalid(
+                "data",
+                format!(
+                    "= \"{}\" needs `path` (the folder of the files) or `train_files`",
+                    serde_json::to_value(self.data)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                ),
             ));
         }
         Ok(())
