@@ -13,4 +13,4 @@ mod op;
 
 pub use cost::{cost, Cost};
 pub use network::{GraphError, Network, NetworkBuilder, Node, NodeId};
-pub use op::{Arity, Conv, Op, Shape};
+pub use op::{Arity, Conv, Op, Shape, ShapeError};

@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Dfs, Reversed};
 
-use super::op::{Arity, Op, Shape};
+use super::op::{Arity, Op, Shape, ShapeError};
 
 /// Index of a node inside one [`Network`] (or the builder that makes it).
 ///
@@ -108,7 +108,7 @@ pub enum GraphError {
         found: usize,
     },
     /// Operand shapes do not fit the op.
-    #[error("node {node} ({label}): op `{op}`: {message}")]
+    #[error("node {node} ({label}): op `{op}`: {reason}")]
     Shape {
         /// The node.
         node: usize,
@@ -117,7 +117,7 @@ pub enum GraphError {
         /// The op's name.
         op: &'static str,
         /// What does not fit.
-        message: String,
+        reason: ShapeError,
     },
     /// A node is not on a path from the input to the output.
     #[error("node {node} ({label}) is dangling: it {reason}; remove it or connect it")]
@@ -386,11 +386,11 @@ impl NetworkBuilder {
         let shapes: Vec<Shape> = inputs.iter().map(|i| self.nodes[i.index()].shape).collect();
         let shape = op
             .infer_shape(&shapes)
-            .map_err(|message| GraphError::Shape {
+            .map_err(|reason| GraphError::Shape {
                 node: origin,
                 label: label.clone(),
                 op: op.name(),
-                message,
+                reason,
             })?;
         self.nodes.push(Node {
             op,

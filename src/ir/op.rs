@@ -240,12 +240,12 @@ impl Op {
         }
     }
 
-    /// The output shape for the given operand shapes, or a message saying why they do not fit.
+    /// The output shape for the given operand shapes, or why they do not fit.
     ///
     /// The caller has already checked the arity.
-    pub fn infer_shape(&self, inputs: &[Shape]) -> Result<Shape, String> {
+    pub fn infer_shape(&self, inputs: &[Shape]) -> Result<Shape, ShapeError> {
         let first = inputs.first().copied();
-        let x = || first.ok_or_else(|| "missing operand".to_string());
+        let x = || first.ok_or(ShapeError::MissingOperand);
         match *self {
             Op::Input {
                 channels,
@@ -253,9 +253,11 @@ impl Op {
                 width,
             } => {
                 if channels == 0 || height == 0 || width == 0 {
-                    return Err(format!(
-                        "input shape {channels}x{height}x{width} has a zero dimension"
-                    ));
+                    return Err(ShapeError::ZeroInput {
+                        channels,
+                        height,
+                        width,
+                    });
                 }
                 Ok(Shape::new(channels, height, width))
             }
@@ -273,20 +275,19 @@ impl Op {
             } => {
                 let s = x()?;
                 if kernel == 0 {
-                    return Err("pool kernel is 0".into());
+                    return Err(ShapeError::Parameters("pool kernel is 0"));
                 }
                 if padding > kernel / 2 {
-                    return Err(format!(
-                        "pool padding {padding} must be at most half the kernel {kernel}"
-                    ));
+                    return Err(ShapeError::PoolPadding { padding, kernel });
                 }
                 let h = window_out(s.height, kernel, stride, padding, 1);
                 let w = window_out(s.width, kernel, stride, padding, 1);
                 match (h, w) {
                     (Some(h), Some(w)) => Ok(Shape::new(s.channels, h, w)),
-                    _ => Err(format!(
-                        "pool {kernel}x{kernel} stride {stride} padding {padding} does not fit input {s}"
-                    )),
+                    _ => Err(ShapeError::Window {
+                        window: format!("pool {kernel}x{kernel} stride {stride} padding {padding}"),
+                        input: s,
+                    }),
                 }
             }
             Op::Zero {
@@ -295,7 +296,9 @@ impl Op {
             } => {
                 let s = x()?;
                 if stride == 0 || out_channels == 0 {
-                    return Err("zero op needs stride >= 1 and out_channels >= 1".into());
+                    return Err(ShapeError::Parameters(
+                        "zero op needs stride >= 1 and out_channels >= 1",
+                    ));
                 }
                 Ok(Shape::new(
                     out_channels,
@@ -306,7 +309,10 @@ impl Op {
             Op::Add => {
                 let s = x()?;
                 match inputs.iter().find(|t| **t != s) {
-                    Some(other) => Err(format!("add operands differ in shape: {s} vs {other}")),
+                    Some(other) => Err(ShapeError::AddMismatch {
+                        first: s,
+                        other: *other,
+                    }),
                     None => Ok(s),
                 }
             }
@@ -315,42 +321,45 @@ impl Op {
                 let mut channels = 0u32;
                 for t in inputs {
                     if (t.height, t.width) != (s.height, s.width) {
-                        return Err(format!(
-                            "concat operands differ in spatial size: {s} vs {t}"
-                        ));
+                        return Err(ShapeError::ConcatMismatch {
+                            first: s,
+                            other: *t,
+                        });
                     }
                     channels = channels
                         .checked_add(t.channels)
-                        .ok_or("channel count overflows")?;
+                        .ok_or(ShapeError::Parameters("channel count overflows"))?;
                 }
                 Ok(Shape::new(channels, s.height, s.width))
             }
             Op::ChannelShuffle { groups } => {
                 let s = x()?;
                 if groups == 0 || s.channels % groups != 0 {
-                    return Err(format!(
-                        "channel shuffle with {groups} groups needs channels divisible by it, got {}",
-                        s.channels
-                    ));
+                    return Err(ShapeError::Shuffle {
+                        groups,
+                        channels: s.channels,
+                    });
                 }
                 Ok(s)
             }
             Op::Truncate { channels } => {
                 let s = x()?;
                 if channels == 0 || channels > s.channels {
-                    return Err(format!(
-                        "cannot truncate {} channels to {channels}",
-                        s.channels
-                    ));
+                    return Err(ShapeError::Truncate {
+                        from: s.channels,
+                        to: channels,
+                    });
                 }
                 Ok(Shape::new(channels, s.height, s.width))
             }
             Op::Crop { rows, cols } => {
                 let s = x()?;
                 if rows >= s.height || cols >= s.width {
-                    return Err(format!(
-                        "cannot crop {rows} rows and {cols} columns from {s}"
-                    ));
+                    return Err(ShapeError::Crop {
+                        rows,
+                        cols,
+                        input: s,
+                    });
                 }
                 Ok(Shape::new(s.channels, s.height - rows, s.width - cols))
             }
@@ -358,12 +367,10 @@ impl Op {
             Op::Linear { out_features, .. } => {
                 let s = x()?;
                 if s.height != 1 || s.width != 1 {
-                    return Err(format!(
-                        "linear layer needs a flat c x 1 x 1 input, got {s}; add a global_avg_pool"
-                    ));
+                    return Err(ShapeError::NotFlat { input: s });
                 }
                 if out_features == 0 {
-                    return Err("linear layer with 0 outputs".into());
+                    return Err(ShapeError::Parameters("linear layer with 0 outputs"));
                 }
                 Ok(Shape::new(out_features, 1, 1))
             }
@@ -371,18 +378,23 @@ impl Op {
     }
 }
 
-fn conv_shape(c: &Conv, s: Shape) -> Result<Shape, String> {
+fn conv_shape(c: &Conv, s: Shape) -> Result<Shape, ShapeError> {
     if c.out_channels == 0 || c.groups == 0 {
-        return Err("conv needs out_channels >= 1 and groups >= 1".into());
-    }
-    if s.channels % c.groups != 0 || c.out_channels % c.groups != 0 {
-        return Err(format!(
-            "conv groups {} must divide input channels {} and output channels {}",
-            c.groups, s.channels, c.out_channels
+        return Err(ShapeError::Parameters(
+            "conv needs out_channels >= 1 and groups >= 1",
         ));
     }
+    if s.channels % c.groups != 0 || c.out_channels % c.groups != 0 {
+        return Err(ShapeError::Groups {
+            groups: c.groups,
+            input: s.channels,
+            output: c.out_channels,
+        });
+    }
     if c.kernel.contains(&0) || c.stride.contains(&0) || c.dilation.contains(&0) {
-        return Err("conv kernel, stride and dilation must be >= 1".into());
+        return Err(ShapeError::Parameters(
+            "conv kernel, stride and dilation must be >= 1",
+        ));
     }
     let h = window_out(
         s.height,
@@ -400,11 +412,111 @@ fn conv_shape(c: &Conv, s: Shape) -> Result<Shape, String> {
     );
     match (h, w) {
         (Some(h), Some(w)) => Ok(Shape::new(c.out_channels, h, w)),
-        _ => Err(format!(
-            "conv kernel {:?} stride {:?} padding {:?} dilation {:?} does not fit input {s}",
-            c.kernel, c.stride, c.padding, c.dilation
-        )),
+        _ => Err(ShapeError::Window {
+            window: format!(
+                "conv kernel {:?} stride {:?} padding {:?} dilation {:?}",
+                c.kernel, c.stride, c.padding, c.dilation
+            ),
+            input: s,
+        }),
     }
+}
+
+/// Why operand shapes do not fit an op (or its parameters are impossible).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    /// The op needs an operand and has none.
+    #[error("missing operand")]
+    MissingOperand,
+    /// The network input has a zero dimension.
+    #[error("input shape {channels}x{height}x{width} has a zero dimension")]
+    ZeroInput {
+        /// Channels.
+        channels: u32,
+        /// Height.
+        height: u32,
+        /// Width.
+        width: u32,
+    },
+    /// The op's own parameters are impossible (a zero kernel, zero outputs, an overflow).
+    #[error("{0}")]
+    Parameters(&'static str),
+    /// Pool padding larger than half the kernel.
+    #[error("pool padding {padding} must be at most half the kernel {kernel}")]
+    PoolPadding {
+        /// Padding.
+        padding: u32,
+        /// Kernel.
+        kernel: u32,
+    },
+    /// A sliding window (pool or conv) does not fit the input.
+    #[error("{window} does not fit input {input}")]
+    Window {
+        /// The window, described.
+        window: String,
+        /// The input shape.
+        input: Shape,
+    },
+    /// Conv groups do not divide the channel counts.
+    #[error(
+        "conv groups {groups} must divide input channels {input} and output channels {output}"
+    )]
+    Groups {
+        /// Groups.
+        groups: u32,
+        /// Input channels.
+        input: u32,
+        /// Output channels.
+        output: u32,
+    },
+    /// Add operands of different shapes.
+    #[error("add operands differ in shape: {first} vs {other}")]
+    AddMismatch {
+        /// The first operand.
+        first: Shape,
+        /// The first operand that differs.
+        other: Shape,
+    },
+    /// Concat operands of different spatial sizes.
+    #[error("concat operands differ in spatial size: {first} vs {other}")]
+    ConcatMismatch {
+        /// The first operand.
+        first: Shape,
+        /// The first operand that differs.
+        other: Shape,
+    },
+    /// Channel shuffle groups that do not divide the channels.
+    #[error("channel shuffle with {groups} groups needs channels divisible by it, got {channels}")]
+    Shuffle {
+        /// Groups.
+        groups: u32,
+        /// Channels.
+        channels: u32,
+    },
+    /// Truncation to zero or more channels than there are.
+    #[error("cannot truncate {from} channels to {to}")]
+    Truncate {
+        /// Channels in.
+        from: u32,
+        /// Channels asked for.
+        to: u32,
+    },
+    /// A crop that leaves nothing.
+    #[error("cannot crop {rows} rows and {cols} columns from {input}")]
+    Crop {
+        /// Rows removed.
+        rows: u32,
+        /// Columns removed.
+        cols: u32,
+        /// The input shape.
+        input: Shape,
+    },
+    /// A linear layer on a spatial input.
+    #[error("linear layer needs a flat c x 1 x 1 input, got {input}; add a global_avg_pool")]
+    NotFlat {
+        /// The input shape.
+        input: Shape,
+    },
 }
 
 #[cfg(test)]

@@ -24,11 +24,21 @@ pub enum CachePolicy {
     Forgetful(f64),
 }
 
+/// A cache policy that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "cache policy `{text}`: expected off, once, aggregate:N (N >= 1) or forgetful:P (0 <= P <= 1)"
+)]
+pub struct PolicyError {
+    /// The text given.
+    pub text: String,
+}
+
 impl FromStr for CachePolicy {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        let bad = || {
-            format!("cache policy `{s}`: expected off, once, aggregate:N (N >= 1) or forgetful:P (0 <= P <= 1)")
+    type Err = PolicyError;
+    fn from_str(s: &str) -> std::result::Result<Self, PolicyError> {
+        let bad = || PolicyError {
+            text: s.to_string(),
         };
         match s.split_once(':') {
             None if s == "off" => Ok(CachePolicy::Off),

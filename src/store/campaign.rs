@@ -73,9 +73,17 @@ impl std::fmt::Display for FinishReason {
     }
 }
 
+/// A stored finish reason that is none of the sentences [`FinishReason`] prints.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a finish reason")]
+pub struct FinishReasonError {
+    /// The stored text.
+    pub text: String,
+}
+
 impl std::str::FromStr for FinishReason {
-    type Err = String;
-    fn from_str(text: &str) -> std::result::Result<Self, String> {
+    type Err = FinishReasonError;
+    fn from_str(text: &str) -> std::result::Result<Self, FinishReasonError> {
         let between = |prefix: &str, suffix: &str| {
             text.strip_prefix(prefix)
                 .and_then(|rest| rest.strip_suffix(suffix))
@@ -93,7 +101,9 @@ impl std::str::FromStr for FinishReason {
         } else {
             None
         };
-        parsed.ok_or_else(|| format!("`{text}` is not a finish reason"))
+        parsed.ok_or_else(|| FinishReasonError {
+            text: text.to_string(),
+        })
     }
 }
 
