@@ -1,5 +1,5 @@
 //! Owned evaluation jobs: everything an evaluation needs, by value, so it can be written to a
-//! queue and run by any process holding the same [`Registry`](super::registry::Registry). The
+//! queue and run by any process holding the same [`Registry`]. The
 //! campaign evaluates in-process through the same [`Runner::run`], so there is one way to turn a
 //! candidate into an [`Outcome`].
 //!
