@@ -74,5 +74,34 @@ pub enum Error {
     },
 }
 
+/// At most a short, cut excerpt of user input, for quoting it in an error message: a 200 KB
+/// file must not be echoed back. Longer text keeps its first 80 characters, then says how long
+/// it was.
+pub fn excerpt(text: &str) -> String {
+    const KEEP: usize = 80;
+    let mut chars = text.char_indices();
+    match chars.nth(KEEP) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}… ({} bytes in all)", &text[..cut], text.len()),
+    }
+}
+
 /// `Result` with [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::excerpt;
+
+    #[test]
+    fn excerpts_are_short_and_say_how_long_the_input_was() {
+        assert_eq!(excerpt("|nor_conv_3x3~0|"), "|nor_conv_3x3~0|");
+        let long = "[".repeat(100_000);
+        let e = excerpt(&long);
+        assert!(e.len() < 120, "{e}");
+        assert!(e.ends_with("… (100000 bytes in all)"), "{e}");
+        // Cut on a character boundary.
+        let wide = "é".repeat(200);
+        assert!(excerpt(&wide).starts_with(&"é".repeat(80)));
+    }
+}

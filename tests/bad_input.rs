@@ -272,3 +272,27 @@ fn bad_flags_and_empty_input() {
     let err = evonas(&["sample", "--space", "nb201", "--channels", "0"], None).fails();
     assert!(err.contains("at least 1"), "{err}");
 }
+
+/// An error quotes at most a short excerpt of the offending input, once: a 200 KB file of
+/// nested brackets is not echoed back.
+#[test]
+fn errors_quote_a_short_excerpt_of_huge_input() {
+    let huge = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let err = evonas(&["show"], Some(&huge)).fails();
+    assert!(
+        err.len() < 600,
+        "{} bytes of error: {}",
+        err.len(),
+        &err[..600]
+    );
+    assert!(err.contains("(200000 bytes in all)"), "{err}");
+    let line = "|nor_conv_3x3~0|".repeat(20_000);
+    let err = evonas(&["show", "--space", "nb201"], Some(&line)).fails();
+    assert!(
+        err.len() < 600,
+        "{} bytes of error: {}",
+        err.len(),
+        &err[..600]
+    );
+    assert_eq!(err.matches("bytes in all").count(), 1, "{err}");
+}

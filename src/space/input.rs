@@ -33,7 +33,10 @@ pub enum InputError {
     #[error(transparent)]
     Space(#[from] SpaceError),
     /// Native notation was given without a space.
-    #[error("`{input}` is not an architecture document; give --space to read it as a genotype")]
+    #[error(
+        "`{}` is not an architecture document; give --space to read it as a genotype",
+        crate::error::excerpt(input)
+    )]
     NeedSpace {
         /// The text.
         input: String,

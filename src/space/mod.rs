@@ -55,7 +55,10 @@ pub enum SpaceError {
         message: String,
     },
     /// A genotype in native notation does not parse.
-    #[error("space {space}: cannot parse `{input}`: {message}")]
+    #[error(
+        "space {space}: cannot parse `{}`: {message}",
+        crate::error::excerpt(input)
+    )]
     Parse {
         /// The space.
         space: String,
