@@ -565,6 +565,16 @@ fn bad_campaign_configs_are_named() {
         err.contains("zero.toml: [evaluator] epochs must be positive, got 0"),
         "{err}"
     );
+    // Knobs that would build a network no machine holds are refused before anything runs.
+    let err = search_fails(
+        "huge.toml",
+        "name = \"x\"\nspace = \"nb201\"\n[knobs]\nchannels = 100000\n[strategy]\nkind = \"random\"\n[budget]\nevaluations = 1\n[evaluator]\nkind = \"mock\"\n",
+    );
+    assert!(
+        err.contains("huge.toml")
+            && err.contains("[knobs] channels = 100000: must be between 1 and 4096"),
+        "{err}"
+    );
 }
 
 fn cache_policies_off_aggregate_and_forgetful(table: &Eval) {

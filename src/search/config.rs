@@ -291,6 +291,9 @@ impl CampaignConfig {
                 }
             }
         }
+        if let Err(e) = self.knobs.check() {
+            return bad(format!("[knobs] {e}"));
+        }
         if self.parallel.round_size == 0 || self.parallel.round_size > 4096 {
             return bad("[parallel] round_size must be between 1 and 4096".into());
         }

@@ -110,10 +110,39 @@ pub struct Knobs {
     pub cells: Option<u32>,
 }
 
+/// The largest `channels` knob: a wider skeleton has more parameters than any machine holds
+/// (an NB-201 network at C = 4096 already has ~10^10).
+pub const MAX_CHANNELS: u32 = 4096;
+/// The largest `cells` knob (the published skeletons use 5 to 20).
+pub const MAX_CELLS: u32 = 256;
+
+/// A knob out of range.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum KnobError {
+    /// `channels` is 0 or above [`MAX_CHANNELS`].
+    #[error("channels = {0}: must be between 1 and {MAX_CHANNELS} (a larger network would not fit in memory)")]
+    Channels(u32),
+    /// `cells` is 0 or above [`MAX_CELLS`].
+    #[error("cells = {0}: must be between 1 and {MAX_CELLS}")]
+    Cells(u32),
+}
+
 impl Knobs {
     /// Whether no knob is set.
     pub fn is_empty(&self) -> bool {
         self.channels.is_none() && self.cells.is_none()
+    }
+
+    /// Refuses knobs that give no network (0) or a network of absurd size, before anything
+    /// is decoded or printed.
+    pub fn check(&self) -> Result<(), KnobError> {
+        if let Some(c) = self.channels.filter(|c| !(1..=MAX_CHANNELS).contains(c)) {
+            return Err(KnobError::Channels(c));
+        }
+        if let Some(n) = self.cells.filter(|n| !(1..=MAX_CELLS).contains(n)) {
+            return Err(KnobError::Cells(n));
+        }
+        Ok(())
     }
 }
 
