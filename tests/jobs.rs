@@ -106,8 +106,8 @@ fn a_runner_refuses_jobs_it_would_answer_wrongly() {
     let mut other_hash = job.clone();
     other_hash.hash = FunctionalHash::from_parts(1, *hash.digest().bytes());
     let e = runner.run(&other_hash).unwrap_err();
-    assert!(matches!(e, JobError::Hash { .. }), "{e}");
-    assert!(e.to_string().contains("another hash version"), "{e}");
+    assert!(matches!(e, JobError::HashVersion { here: 2, .. }), "{e}");
+    assert!(e.to_string().contains("is of hash version 1"), "{e}");
 
     let mut other_protocol = job.clone();
     other_protocol

@@ -8,7 +8,7 @@
 //! derives the same one, and a job run twice gives the same outcome.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -82,8 +82,8 @@ pub struct Job {
     /// The fingerprint of the protocol the result will be cached under; a runner whose
     /// evaluator has another refuses the job rather than answer for the wrong protocol.
     pub protocol: Fingerprint,
-    /// The candidate's functional hash; the runner recomputes it and refuses a mismatch (a
-    /// runner with another hash version would cache under the wrong key).
+    /// The candidate's functional hash. A runner whose hash algorithm has another version
+    /// refuses the job: its result would be cached under a key the campaign never asks for.
     pub hash: FunctionalHash,
     /// How many evaluations of this function came before (noise and seeds differ per repeat).
     pub repeat: u32,
@@ -134,13 +134,13 @@ pub enum JobError {
     /// The space or genotype does not decode.
     #[error(transparent)]
     Space(#[from] SpaceError),
-    /// The genotype hashes differently here.
-    #[error("functional hash mismatch: the job says {job}, this process computes {here} (another hash version?)")]
-    Hash {
+    /// The job's hash was made by another version of the hash algorithm.
+    #[error("the job's functional hash {job} is of hash version {}, this evonas computes version {here} (another evonas version)", job.digest().version())]
+    HashVersion {
         /// The job's hash.
         job: FunctionalHash,
-        /// This process's.
-        here: FunctionalHash,
+        /// This process's hash version.
+        here: u32,
     },
 }
 
@@ -148,7 +148,8 @@ pub enum JobError {
 pub struct Runner {
     spec: EvaluatorSpec,
     evaluator: Box<dyn Evaluator>,
-    spaces: Mutex<HashMap<(SpaceSource, Knobs), AnySpace>>,
+    fingerprint: Fingerprint,
+    spaces: Mutex<HashMap<(SpaceSource, Knobs), Arc<AnySpace>>>,
 }
 
 impl Runner {
@@ -162,6 +163,7 @@ impl Runner {
     pub fn with_evaluator(spec: EvaluatorSpec, evaluator: Box<dyn Evaluator>) -> Runner {
         Runner {
             spec,
+            fingerprint: evaluator.protocol().fingerprint(),
             evaluator,
             spaces: Mutex::new(HashMap::new()),
         }
@@ -173,23 +175,24 @@ impl Runner {
     }
 
     /// The space `job` decodes in: its source with its knobs, for the evaluator's input shape.
-    pub fn space(&self, source: &SpaceSource, knobs: &Knobs) -> Result<AnySpace, SpaceError> {
-        let key = (source.clone(), *knobs);
+    pub fn space(&self, source: &SpaceSource, knobs: &Knobs) -> Result<Arc<AnySpace>, SpaceError> {
         // A poisoned lock only means another job panicked while inserting; the map is fine.
         let mut spaces = self.spaces.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = spaces.get(&key) {
-            return Ok(s.clone());
+        // Looked up by reference: a campaign runs thousands of jobs of one space per second.
+        if let Some((_, s)) = spaces.iter().find(|((src, k), _)| src == source && k == knobs) {
+            return Ok(Arc::clone(s));
         }
         let mut space = source.load()?.with_knobs(knobs);
         if let Some((input, classes)) = self.evaluator.input() {
             space = space.with_io(input, classes);
         }
-        spaces.insert(key, space.clone());
+        let space = Arc::new(space);
+        spaces.insert((source.clone(), *knobs), Arc::clone(&space));
         Ok(space)
     }
 
-    /// Runs `job`: checks it is meant for this evaluator, decodes and re-hashes the candidate,
-    /// and evaluates it.
+    /// Runs `job`: checks it is meant for this evaluator (spec, protocol fingerprint, hash
+    /// version), decodes the candidate and evaluates it.
     pub fn run(&self, job: &Job) -> Result<Evaluation, JobError> {
         if job.schema > JOB_SCHEMA {
             return Err(JobError::NewerSchema { found: job.schema });
@@ -200,28 +203,27 @@ impl Runner {
                 have: self.spec.kind.clone(),
             });
         }
-        let here = self.evaluator.protocol().fingerprint();
-        if job.protocol != here {
+        if job.protocol != self.fingerprint {
             return Err(JobError::Protocol {
                 job: job.protocol,
+                here: self.fingerprint,
+            });
+        }
+        let here = crate::hash::functional::VERSION;
+        if job.hash.digest().version() != here {
+            return Err(JobError::HashVersion {
+                job: job.hash,
                 here,
             });
         }
         let space = self.space(&job.space, &job.knobs)?;
         let genotype = space.parse_value(&job.genotype)?;
         let network = space.decode(&genotype)?;
-        let hash = FunctionalHash::of(&network);
-        if hash != job.hash {
-            return Err(JobError::Hash {
-                job: job.hash,
-                here: hash,
-            });
-        }
         let outcome = self.evaluator.evaluate(&Task {
             space: &space,
             genotype: &genotype,
             network: &network,
-            hash,
+            hash: job.hash,
             repeat: job.repeat,
         });
         Ok(Evaluation {

@@ -187,7 +187,7 @@ impl<'a> Campaign<'a> {
             }
         }
         // The space jobs decode in: knobs and the evaluator's input shape applied.
-        let space = runner.space(&space_source, &config.knobs)?;
+        let space = AnySpace::clone(&*runner.space(&space_source, &config.knobs)?);
         header.protocol = Some(StoredProtocol {
             description: evaluator.protocol().description.clone(),
             fingerprint: protocol,
