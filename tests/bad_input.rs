@@ -270,7 +270,28 @@ fn bad_flags_and_empty_input() {
     let err = evonas(&["show", "/no/such/arch.json"], None).fails();
     assert!(err.contains("/no/such/arch.json"), "{err}");
     let err = evonas(&["sample", "--space", "nb201", "--channels", "0"], None).fails();
-    assert!(err.contains("at least 1"), "{err}");
+    assert!(
+        err.contains("--channels = 0: must be between 1 and 4096"),
+        "{err}"
+    );
+    // A network of absurd size is refused before anything is printed.
+    let out = evonas(
+        &[
+            "sample",
+            "--space",
+            "nb201",
+            "--channels",
+            "100000",
+            "--cells",
+            "1000",
+        ],
+        None,
+    );
+    let err = out.fails();
+    assert!(
+        err.contains("--channels = 100000: must be between 1 and 4096"),
+        "{err}"
+    );
 }
 
 /// An error quotes at most a short excerpt of the offending input, once: a 200 KB file of

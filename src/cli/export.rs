@@ -1,4 +1,5 @@
-//! `evonas export`: a campaign's architectures as JSON documents, Graphviz or PyTorch.
+//! `evonas export`: a campaign's architectures (or documents from a file) as JSON documents,
+//! Graphviz, SVG or PyTorch.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -7,79 +8,124 @@ use anyhow::{bail, Context};
 
 use evonas::export::{self, dot, pytorch, Objective, Selection};
 use evonas::space::ArchDocument;
-use evonas::store::Store;
+use evonas::store::{files, StoreError};
 
-use super::StoreArgs;
+use super::args::{Axis, ExportArgs, Format};
+use super::input::read_documents;
+use super::output::write_or_print;
+use super::store::StoreDir;
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// An array of architecture documents with hashes, metrics, cost, protocol, provenance.
-    Json,
-    /// Graphviz source, one digraph per architecture.
-    Dot,
-    /// SVG drawings rendered by Graphviz' `dot` (one file per architecture, in --out DIR).
-    Svg,
-    /// One self-contained Python file with an nn.Module class per architecture.
-    Pytorch,
+/// Where the documents come from.
+pub enum Source {
+    /// Only the JSON Schema of the json format is printed.
+    Schema,
+    /// Documents read from a file or stdin.
+    Documents(PathBuf),
+    /// A campaign's scored architectures.
+    Campaign {
+        name: String,
+        selection: Selection,
+        store: StoreDir,
+    },
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Axis {
-    /// Parameter count.
-    Params,
-    /// FLOPs.
-    Flops,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct ExportArgs {
-    /// Campaign name (finished, interrupted, killed or still running).
-    #[arg(required_unless_present_any = ["schema", "arch"])]
-    name: Option<String>,
-    /// Export architecture documents from FILE (`-`: stdin) instead of a campaign: one JSON
-    /// document, an array, or one per line (hand-written ones with only `space`, `genotype`
-    /// and `knobs` included).
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "top", "pareto", "all"])]
-    arch: Option<PathBuf>,
-    /// The best K distinct functions.
-    #[arg(long, conflicts_with_all = ["pareto", "all"])]
-    top: Option<usize>,
-    /// The Pareto front of (fitness up, --objective down).
-    #[arg(long, conflicts_with = "all")]
-    pareto: bool,
-    /// The cost axis of --pareto.
-    #[arg(long, value_enum, default_value_t = Axis::Params)]
-    objective: Axis,
-    /// Every scored function (default: --top 10).
-    #[arg(long)]
-    all: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Json)]
+/// `evonas export`: where the documents come from and how they are written.
+pub struct Request {
+    source: Source,
     format: Format,
-    /// Output file (json, dot, pytorch; default stdout) or folder (svg; default `.`).
-    #[arg(long)]
+    /// File (or folder, for svg); none: stdout (svg: `.`).
     out: Option<PathBuf>,
-    /// Print the JSON Schema of the json format and exit.
-    #[arg(long)]
-    schema: bool,
-    #[command(flatten)]
-    store: StoreArgs,
 }
 
-fn write_out(out: Option<&Path>, text: &str) -> anyhow::Result<()> {
-    match out {
-        Some(p) => {
-            super::write_atomic(p, text)?;
-            eprintln!("wrote {}", p.display());
-        }
-        None => print!("{text}"),
+impl Request {
+    pub fn new(a: ExportArgs) -> anyhow::Result<Self> {
+        let source = if a.schema {
+            Source::Schema
+        } else if let Some(file) = a.arch {
+            Source::Documents(file)
+        } else {
+            let Some(name) = a.name else {
+                bail!("name a campaign (see `evonas status`) or give --arch FILE");
+            };
+            if a.top == Some(0) {
+                bail!("--top must be at least 1");
+            }
+            let selection = if a.pareto {
+                Selection::Pareto(match a.objective {
+                    Axis::Params => Objective::Params,
+                    Axis::Flops => Objective::Flops,
+                })
+            } else if a.all {
+                Selection::All
+            } else {
+                Selection::Top(a.top.unwrap_or(10))
+            };
+            Source::Campaign {
+                name,
+                selection,
+                store: a.store.into(),
+            }
+        };
+        Ok(Request {
+            source,
+            format: a.format,
+            out: a.out,
+        })
     }
-    Ok(())
 }
 
 /// The JSON Schema of `evonas export`'s output.
-pub fn schema() -> serde_json::Value {
+fn schema() -> serde_json::Value {
     serde_json::to_value(schemars::schema_for!(Vec<ArchDocument>)).unwrap_or_default()
+}
+
+pub fn run(r: Request) -> anyhow::Result<ExitCode> {
+    let docs = match r.source {
+        Source::Schema => {
+            println!("{}", serde_json::to_string_pretty(&schema())?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        Source::Documents(file) => read_documents(&file)?,
+        Source::Campaign {
+            name,
+            selection,
+            store,
+        } => {
+            let docs = campaign_documents(&name, selection, &store)?;
+            if docs.is_empty() {
+                bail!("campaign `{name}` has no scored architectures yet");
+            }
+            docs
+        }
+    };
+    write_docs(&docs, r.format, r.out.as_deref())
+}
+
+/// The documents of campaign `name`; while a running campaign holds the store, the best so
+/// far, which it keeps on disk for exactly this.
+fn campaign_documents(
+    name: &str,
+    selection: Selection,
+    dir: &StoreDir,
+) -> anyhow::Result<Vec<ArchDocument>> {
+    match dir.try_open_existing() {
+        Ok(store) => Ok(export::export(&store, name, selection)?),
+        Err(StoreError::InUse { .. }) => {
+            let path = files::best_path(dir.path(), name);
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "store {dir} is in use by a running campaign and {} is missing",
+                    path.display()
+                )
+            })?;
+            eprintln!(
+                "store in use by a running campaign: exporting its best so far ({})",
+                path.display()
+            );
+            Ok(serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn svg(docs: &[ArchDocument], dir: &Path) -> anyhow::Result<()> {
@@ -110,95 +156,22 @@ fn svg(docs: &[ArchDocument], dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn run(a: ExportArgs) -> anyhow::Result<ExitCode> {
-    if a.schema {
-        println!("{}", serde_json::to_string_pretty(&schema())?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(file) = &a.arch {
-        let docs = read_documents(file)?;
-        return write_docs(&docs, a.format, a.out.as_deref());
-    }
-    let Some(name) = a.name else {
-        bail!("name a campaign (see `evonas status`) or give --arch FILE");
-    };
-    if a.top == Some(0) {
-        bail!("--top must be at least 1");
-    }
-    let dir = &a.store.store;
-    if !dir.exists() {
-        bail!("no store at {} (pass --store DIR)", dir.display());
-    }
-    let selection = if a.pareto {
-        Selection::Pareto(match a.objective {
-            Axis::Params => Objective::Params,
-            Axis::Flops => Objective::Flops,
-        })
-    } else if a.all {
-        Selection::All
-    } else {
-        Selection::Top(a.top.unwrap_or(10))
-    };
-    let docs = match Store::open_existing(dir) {
-        Ok(store) => export::export(&store, &name, selection)?,
-        Err(evonas::store::StoreError::InUse { .. }) => {
-            // A running campaign holds the store; its best architecture is kept on disk.
-            let path = evonas::store::files::best_path(dir, &name);
-            let text = std::fs::read_to_string(&path).with_context(|| {
-                format!(
-                    "store {} is in use by a running campaign and {} is missing",
-                    dir.display(),
-                    path.display()
-                )
-            })?;
-            eprintln!(
-                "store in use by a running campaign: exporting its best so far ({})",
-                path.display()
-            );
-            serde_json::from_str(&text).with_context(|| format!("{}", path.display()))?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if docs.is_empty() {
-        bail!("campaign `{name}` has no scored architectures yet");
-    }
-    write_docs(&docs, a.format, a.out.as_deref())
-}
-
-/// Architecture documents from a file or stdin (`-`).
-fn read_documents(file: &Path) -> anyhow::Result<Vec<ArchDocument>> {
-    let (text, origin) = super::read_input(Some(file.to_path_buf()))?;
-    let mut docs = Vec::new();
-    for (i, item) in evonas::space::input::split(&text).iter().enumerate() {
-        let doc = ArchDocument::from_json(item)
-            .with_context(|| format!("{origin}: architecture {}", i + 1))?;
-        doc.network()
-            .with_context(|| format!("{origin}: architecture {}", i + 1))?;
-        docs.push(doc);
-    }
-    if docs.is_empty() {
-        bail!("{origin}: no architecture documents");
-    }
-    Ok(docs)
-}
-
 fn write_docs(
     docs: &[ArchDocument],
     format: Format,
     out: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
-    let a_out = out;
     match format {
-        Format::Json => write_out(a_out, &(serde_json::to_string_pretty(&docs)? + "\n"))?,
+        Format::Json => write_or_print(out, &(serde_json::to_string_pretty(&docs)? + "\n"))?,
         Format::Dot => {
             let mut text = String::new();
             for (i, d) in docs.iter().enumerate() {
                 text.push_str(&dot::render(&export::short_name(i + 1, d), &d.network()?));
             }
-            write_out(a_out, &text)?;
+            write_or_print(out, &text)?;
         }
-        Format::Svg => svg(docs, a_out.unwrap_or(Path::new(".")))?,
-        Format::Pytorch => write_out(a_out, &pytorch::render(docs))?,
+        Format::Svg => svg(docs, out.unwrap_or(Path::new(".")))?,
+        Format::Pytorch => write_or_print(out, &pytorch::render(docs))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -179,7 +179,10 @@ impl Runner {
         // A poisoned lock only means another job panicked while inserting; the map is fine.
         let mut spaces = self.spaces.lock().unwrap_or_else(|p| p.into_inner());
         // Looked up by reference: a campaign runs thousands of jobs of one space per second.
-        if let Some((_, s)) = spaces.iter().find(|((src, k), _)| src == source && k == knobs) {
+        if let Some((_, s)) = spaces
+            .iter()
+            .find(|((src, k), _)| src == source && k == knobs)
+        {
             return Ok(Arc::clone(s));
         }
         let mut space = source.load()?.with_knobs(knobs);

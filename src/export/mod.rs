@@ -11,6 +11,7 @@ pub mod pytorch;
 use crate::eval::EvalRecord;
 use crate::eval::{unix_now, Fidelity};
 use crate::hash;
+use crate::search::campaign::{self, SearchError};
 use crate::search::results::{found, Found};
 use crate::search::{Campaign, CampaignConfig};
 use crate::space::doc::{ArchResult, Provenance};
@@ -45,15 +46,11 @@ pub enum ExportError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// No such campaign.
-    #[error("no campaign `{name}` in this store; known campaigns: {known}")]
-    Unknown {
-        /// Asked for.
-        name: String,
-        /// Present.
-        known: String,
-    },
-    /// The stored config or a genotype cannot be read back.
+    /// The campaign cannot be read back: there is none of that name, or its stored config
+    /// does not parse (worded as everywhere else a stored campaign is reopened).
+    #[error(transparent)]
+    Campaign(#[from] SearchError),
+    /// A stored genotype cannot be read back.
     #[error("campaign `{name}`: {message}")]
     Stored {
         /// The campaign.
@@ -72,28 +69,8 @@ pub fn export(
     name: &str,
     selection: Selection,
 ) -> Result<Vec<ArchDocument>, ExportError> {
-    let Some(header) = store.campaign(name)? else {
-        let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
-        return Err(ExportError::Unknown {
-            name: name.to_string(),
-            known: if known.is_empty() {
-                "none".into()
-            } else {
-                known.join(", ")
-            },
-        });
-    };
-    let stored = |message: String| ExportError::Stored {
-        name: name.to_string(),
-        message,
-    };
-    let config: CampaignConfig = serde_json::from_value(header.effective_config.clone())
-        .map_err(|e| stored(format!("stored config unreadable: {e}")))?;
-    let mut space = AnySpace::load(&config.space)?.with_knobs(&config.knobs);
+    let (header, config, space) = campaign::stored(store, name)?;
     let protocol = header.protocol.clone();
-    if let Some((input, classes)) = protocol.as_ref().and_then(|p| p.input) {
-        space = space.with_io(input, classes);
-    }
     let fingerprint = protocol.as_ref().map(|p| p.fingerprint);
     let context = Context {
         space: &space,

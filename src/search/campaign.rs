@@ -654,3 +654,40 @@ fn strip_cost(o: &Outcome) -> Outcome {
         other => other.clone(),
     }
 }
+
+/// Campaign `name` read back from `store` as it was stored: its header, its config, and the
+/// space its candidates were decoded in (the stored knobs and the evaluator's input shape
+/// applied), without building an evaluator or touching the campaign.
+///
+/// Everything that reads a stored campaign (export, report, retrain) reopens it here, so they
+/// agree on that space and report a missing campaign ([`SearchError::Unknown`]) or an
+/// unreadable stored config ([`SearchError::StoredConfig`]) in the same words.
+pub fn stored(
+    store: &Store,
+    name: &str,
+) -> Result<(CampaignHeader, CampaignConfig, AnySpace), SearchError> {
+    let Some(header) = store.campaign(name)? else {
+        let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
+        return Err(SearchError::Unknown {
+            name: name.to_string(),
+            store: store.dir().display().to_string(),
+            known: if known.is_empty() {
+                "(none)".into()
+            } else {
+                known.join(", ")
+            },
+        });
+    };
+    let config: CampaignConfig =
+        serde_json::from_value(header.effective_config.clone()).map_err(|e| {
+            SearchError::StoredConfig {
+                name: name.to_string(),
+                message: e.to_string(),
+            }
+        })?;
+    let mut space = AnySpace::load(&config.space)?.with_knobs(&config.knobs);
+    if let Some((input, classes)) = header.protocol.as_ref().and_then(|p| p.input) {
+        space = space.with_io(input, classes);
+    }
+    Ok((header, config, space))
+}

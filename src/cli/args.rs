@@ -1,0 +1,368 @@
+//! The low-level layer: every flag and argument as clap parses it, and nothing else.
+//!
+//! These types mirror the command line one to one, so `--help` is generated from them (their
+//! doc comments are the help texts). No command reads them: [`super::Request::new`] turns them
+//! into typed requests first, which is where values are checked, defaults resolved and configs
+//! overridden.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// evonas: neural architecture search with unified functional hashing.
+///
+/// Architectures come from search spaces (NAS-Bench-201, NAS-Bench-101, NASNet, FBNet or your
+/// own TOML file) and are exchanged as architecture documents: one JSON object per architecture
+/// with the space, the genotype in the space's native notation and the decoded network.
+#[derive(Parser, Debug)]
+#[command(name = "evonas", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// More log detail on stderr (-v debug: every round; -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Logs and progress lines as JSON objects, one per line (for machines and log files).
+    #[arg(long, global = true)]
+    pub log_json: bool,
+}
+
+/// Width/depth scaling of the macro skeleton.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct KnobArgs {
+    /// Base channels of the skeleton (NB-201/NASNet: C; NB-101: stem; FBNet: stem width).
+    #[arg(long, value_name = "C")]
+    pub channels: Option<u32>,
+    /// Cells per stage (NB-201: N; NB-101: cells per stack; NASNet: normal cells per stage).
+    #[arg(long, value_name = "N")]
+    pub cells: Option<u32>,
+}
+
+/// Where campaigns and the cache live.
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Store folder (created if missing).
+    #[arg(
+        long,
+        env = "EVONAS_STORE",
+        default_value = "evonas-store",
+        value_name = "DIR"
+    )]
+    pub store: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CacheCommand {
+    /// Entry counts per protocol, failures, stale entries, size on disk.
+    Stats {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Write every entry as JSON lines (to --out or stdout).
+    Export {
+        /// Output file.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Read entries written by `cache export` (existing keys are kept unless --overwrite).
+    Import {
+        /// Input file; `-` reads stdin.
+        file: PathBuf,
+        /// Replace existing entries.
+        #[arg(long)]
+        overwrite: bool,
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Remove entries keyed by an older hash-algorithm version (never hit again).
+    Gc {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a search campaign from a config file (none: the built-in quickstart on synthetic
+    /// data); resumes an unfinished campaign of the same name and config. Ctrl-C stops cleanly
+    /// (resume later with `evonas resume NAME`).
+    ///
+    /// Without --config it runs the built-in quickstart campaign: regularized evolution over
+    /// NAS-Bench-201 cells trained briefly on evonas' synthetic data (a few minutes on 2 cores;
+    /// the config is experiments/quickstart/synthetic.toml).
+    Search(SearchArgs),
+    /// Train one architecture under a training protocol and print its record as JSON.
+    ///
+    /// The protocol is the [evaluator] table (kind = "train") and [knobs] of a campaign config
+    /// (--config); without one, the quickstart's protocol (synthetic data), with the network at
+    /// the document's own size unless --channels/--cells say otherwise.
+    Train(TrainArgs),
+    /// Retrain the best K architectures of a campaign longer, on the full training set, and
+    /// report their test accuracy (printed as a table; --json for JSON).
+    Retrain(RetrainArgs),
+    /// Export a campaign's architectures: JSON documents (with hashes, metrics, params, FLOPs,
+    /// protocol and provenance), Graphviz, SVG or a PyTorch file. Works on finished,
+    /// interrupted, killed and running campaigns (a running one: its best so far).
+    Export(ExportArgs),
+    /// Write a campaign report: one self-contained HTML page (DIR/index.html) with plots of
+    /// best fitness vs evaluations and time, the cache hit rate, fitness vs parameters with the
+    /// Pareto front, and the top-10 table.
+    Report(ReportArgs),
+    /// Continue an interrupted or killed campaign exactly where it stopped.
+    Resume(ResumeArgs),
+    /// Show campaigns: state, counts, best so far (`--json` for machines).
+    Status(StatusArgs),
+    /// Inspect and move the evaluation cache.
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
+    /// List the built-in search spaces with their sizes.
+    Spaces,
+    /// Sample random architectures; prints one architecture document (JSON) per line.
+    Sample(SampleArgs),
+    /// Mutate architectures read from FILE or stdin (documents or native notation); prints
+    /// one mutated architecture document per input.
+    Mutate(MutateArgs),
+    /// Summarise architectures: ops, parameters, FLOPs and a drawing of the cells.
+    Show(ShowArgs),
+    /// Hash architectures: prints `functional_hash<TAB>structural_hash<TAB>input` per line, in
+    /// input order. Equal functional hashes mean the networks compute the same function.
+    Hash(HashArgs),
+    /// Count every valid encoding of a finite space (nb201, nb101 and their variants) with its
+    /// structural and functional classes.
+    Enumerate(EnumerateArgs),
+}
+
+// The argument structs below carry no doc comment of their own: clap would take it for the
+// command's about text, which the variant's comment above gives.
+
+#[derive(clap::Args, Debug)]
+pub struct SearchArgs {
+    /// Campaign config (TOML); see experiments/*/ for examples. Default: the quickstart.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Campaign name (overrides the config's).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seed (overrides the config's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// No progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    /// Architecture: a document (e.g. from `evonas sample`) or a genotype in native notation
+    /// (with --space); the first one in the file is trained. `-` reads stdin.
+    #[arg(long, short)]
+    pub arch: PathBuf,
+    /// Space of a genotype in native notation.
+    #[arg(long, short)]
+    pub space: Option<String>,
+    /// Campaign config whose [evaluator] and [knobs] give the protocol.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Epochs (overrides the protocol's).
+    #[arg(long)]
+    pub epochs: Option<u32>,
+    /// Seed of initialisation and data order (overrides the protocol's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Also report accuracy on the test split.
+    #[arg(long)]
+    pub test: bool,
+    /// Threads for this run (default: the protocol's).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub knobs: KnobArgs,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RetrainArgs {
+    /// Campaign name.
+    pub name: String,
+    /// How many of the best distinct functions to retrain.
+    #[arg(long, default_value_t = 3)]
+    pub top: usize,
+    /// Epochs of each retraining.
+    #[arg(long)]
+    pub epochs: u32,
+    /// Training images (default: the campaign's whole training split).
+    #[arg(long)]
+    pub train_size: Option<usize>,
+    /// Threads per training run (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Width/depth knobs for the retrained networks (default: the campaign's).
+    #[command(flatten)]
+    pub knobs: KnobArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// An array of architecture documents with hashes, metrics, cost, protocol, provenance.
+    Json,
+    /// Graphviz source, one digraph per architecture.
+    Dot,
+    /// SVG drawings rendered by Graphviz' `dot` (one file per architecture, in --out DIR).
+    Svg,
+    /// One self-contained Python file with an nn.Module class per architecture.
+    Pytorch,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Axis {
+    /// Parameter count.
+    Params,
+    /// FLOPs.
+    Flops,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// Campaign name (finished, interrupted, killed or still running).
+    #[arg(required_unless_present_any = ["schema", "arch"])]
+    pub name: Option<String>,
+    /// Export architecture documents from FILE (`-`: stdin) instead of a campaign: one JSON
+    /// document, an array, or one per line (hand-written ones with only `space`, `genotype`
+    /// and `knobs` included).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["name", "top", "pareto", "all"])]
+    pub arch: Option<PathBuf>,
+    /// The best K distinct functions.
+    #[arg(long, conflicts_with_all = ["pareto", "all"])]
+    pub top: Option<usize>,
+    /// The Pareto front of (fitness up, --objective down).
+    #[arg(long, conflicts_with = "all")]
+    pub pareto: bool,
+    /// The cost axis of --pareto.
+    #[arg(long, value_enum, default_value_t = Axis::Params)]
+    pub objective: Axis,
+    /// Every scored function (default: --top 10).
+    #[arg(long)]
+    pub all: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Json)]
+    pub format: Format,
+    /// Output file (json, dot, pytorch; default stdout) or folder (svg; default `.`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Print the JSON Schema of the json format and exit.
+    #[arg(long)]
+    pub schema: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// Campaign name.
+    pub name: String,
+    /// Output folder (created).
+    #[arg(long, default_value = "evonas-report")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ResumeArgs {
+    /// Campaign name.
+    pub name: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// No progress line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    /// Campaign name (all campaigns if omitted).
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SampleArgs {
+    /// Space: a built-in name (see `evonas spaces`) or a path to a space TOML file.
+    #[arg(long, short)]
+    pub space: String,
+    /// How many to sample.
+    #[arg(short = 'n', long, default_value_t = 1)]
+    pub count: usize,
+    /// RNG seed; without it one is drawn from the OS and printed on stderr.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub knobs: KnobArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct MutateArgs {
+    /// Space: a built-in name or a path to a space TOML file.
+    #[arg(long, short)]
+    pub space: String,
+    /// RNG seed; without it one is drawn from the OS and printed on stderr.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Input file; `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ShowArgs {
+    /// Input file of architecture documents or genotypes; `-` or nothing reads stdin.
+    pub file: Option<PathBuf>,
+    /// Space, needed to read native notation (documents name their own space).
+    #[arg(long, short)]
+    pub space: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct HashArgs {
+    /// Space of genotypes in native notation (documents name their own space).
+    #[arg(long, short)]
+    pub space: Option<String>,
+    /// Input: one architecture per line (document or native notation); `-` or nothing
+    /// reads stdin.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EnumerateArgs {
+    /// Space: a built-in name or a path to a space TOML file.
+    #[arg(long, short)]
+    pub space: String,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
