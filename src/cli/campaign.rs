@@ -20,19 +20,7 @@ use super::store::StoreDir;
 pub fn header(store: &Store, name: &str) -> anyhow::Result<CampaignHeader> {
     match store.campaign(name)? {
         Some(h) => Ok(h),
-        None => {
-            let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
-            Err(SearchError::Unknown {
-                name: name.to_string(),
-                store: store.dir().display().to_string(),
-                known: if known.is_empty() {
-                    "(none)".into()
-                } else {
-                    known.join(", ")
-                },
-            }
-            .into())
-        }
+        None => Err(SearchError::unknown(store, name).into()),
     }
 }
 

@@ -83,6 +83,28 @@ pub enum SearchError {
     },
 }
 
+impl SearchError {
+    /// "No campaign `name`", naming the store and the campaigns it holds (or the store's own
+    /// error if it cannot even list them): the one wording every command uses.
+    pub fn unknown(store: &Store, name: &str) -> SearchError {
+        match store.campaigns() {
+            Ok(headers) => {
+                let known: Vec<String> = headers.into_iter().map(|h| h.name).collect();
+                SearchError::Unknown {
+                    name: name.to_string(),
+                    store: store.dir().display().to_string(),
+                    known: if known.is_empty() {
+                        "(none)".into()
+                    } else {
+                        known.join(", ")
+                    },
+                }
+            }
+            Err(e) => SearchError::Store(e),
+        }
+    }
+}
+
 /// Evaluations at least this long are flushed to disk on their own, the moment they end.
 pub const SLOW_EVALUATION_SECONDS: f64 = 0.05;
 
@@ -223,25 +245,7 @@ impl<'a> Campaign<'a> {
         name: &str,
         registry: &Registry,
     ) -> Result<Campaign<'a>, SearchError> {
-        let Some(h) = store.campaign(name)? else {
-            let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
-            return Err(SearchError::Unknown {
-                name: name.to_string(),
-                store: store.dir().display().to_string(),
-                known: if known.is_empty() {
-                    "(none)".into()
-                } else {
-                    known.join(", ")
-                },
-            });
-        };
-        let config: CampaignConfig =
-            serde_json::from_value(h.effective_config.clone()).map_err(|e| {
-                SearchError::StoredConfig {
-                    name: name.to_string(),
-                    message: e.to_string(),
-                }
-            })?;
+        let (h, config) = stored_config(store, name)?;
         Campaign::open_with(store, config, &h.config_toml, registry)
     }
 
@@ -666,17 +670,22 @@ pub fn stored(
     store: &Store,
     name: &str,
 ) -> Result<(CampaignHeader, CampaignConfig, AnySpace), SearchError> {
+    let (header, config) = stored_config(store, name)?;
+    let mut space = AnySpace::load(&config.space)?.with_knobs(&config.knobs);
+    if let Some((input, classes)) = header.protocol.as_ref().and_then(|p| p.input) {
+        space = space.with_io(input, classes);
+    }
+    Ok((header, config, space))
+}
+
+/// The stored header and config of campaign `name`: the one place a missing campaign and an
+/// unreadable stored config are said.
+fn stored_config(
+    store: &Store,
+    name: &str,
+) -> Result<(CampaignHeader, CampaignConfig), SearchError> {
     let Some(header) = store.campaign(name)? else {
-        let known: Vec<String> = store.campaigns()?.into_iter().map(|h| h.name).collect();
-        return Err(SearchError::Unknown {
-            name: name.to_string(),
-            store: store.dir().display().to_string(),
-            known: if known.is_empty() {
-                "(none)".into()
-            } else {
-                known.join(", ")
-            },
-        });
+        return Err(SearchError::unknown(store, name));
     };
     let config: CampaignConfig =
         serde_json::from_value(header.effective_config.clone()).map_err(|e| {
@@ -685,9 +694,5 @@ pub fn stored(
                 message: e.to_string(),
             }
         })?;
-    let mut space = AnySpace::load(&config.space)?.with_knobs(&config.knobs);
-    if let Some((input, classes)) = header.protocol.as_ref().and_then(|p| p.input) {
-        space = space.with_io(input, classes);
-    }
-    Ok((header, config, space))
+    Ok((header, config))
 }
