@@ -13,7 +13,7 @@ use rand::{Rng, RngCore};
 use serde::Deserialize;
 
 use super::ops::{OpDef, OpSet};
-use super::{pick_other, Knobs, SearchSpace, Size, SpaceError};
+use super::{pick_other, Knobs, SearchSpace, Size, SpaceError, SpaceFileError};
 use crate::ir::blocks::{self, ConvGeometry};
 use crate::ir::{Network, NetworkBuilder, Shape};
 
@@ -175,10 +175,13 @@ impl SearchSpace for FbNet {
     const FAMILY: &'static str = "fbnet";
 
     /// Builds the space from its parsed TOML.
-    fn from_config(c: Config) -> Result<Self, String> {
+    fn from_config(c: Config) -> Result<Self, SpaceFileError> {
         let s = &c.skeleton;
         if s.stages.is_empty() || s.stages.iter().any(|st| st.layers == 0) {
-            return Err("skeleton: every stage needs at least one layer".into());
+            return Err(SpaceFileError::invalid(
+                "skeleton",
+                "every stage needs at least one layer",
+            ));
         }
         if s.stages.iter().any(|st| st.channels == 0 || st.stride == 0)
             || s.stem_channels == 0
@@ -187,7 +190,10 @@ impl SearchSpace for FbNet {
             || s.classes == 0
             || s.input.contains(&0)
         {
-            return Err("skeleton: sizes, channels and strides must be positive".into());
+            return Err(SpaceFileError::invalid(
+                "skeleton",
+                "sizes, channels and strides must be positive",
+            ));
         }
         Ok(FbNet {
             name: c.name,

@@ -164,6 +164,44 @@ impl std::fmt::Display for Size {
     }
 }
 
+/// What is wrong with the contents of a space file; the caller adds the file's name
+/// ([`SpaceError::Config`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SpaceFileError {
+    /// The TOML does not read as the family's config (syntax, an unknown key, a wrong type).
+    #[error("{0}")]
+    Toml(String),
+    /// A value is out of range or inconsistent with another.
+    #[error("{key}: {problem}")]
+    Invalid {
+        /// The key (`nodes`, `skeleton`, `ops[2] (avg_pool_3x3).kernel`).
+        key: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl SpaceFileError {
+    /// `key` is wrong: `problem` says how.
+    pub fn invalid(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        SpaceFileError::Invalid {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+
+    /// The same error with `prefix` before its key (an op's position in `ops`).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            SpaceFileError::Invalid { key, problem } => SpaceFileError::Invalid {
+                key: format!("{prefix}.{key}"),
+                problem,
+            },
+            other => other,
+        }
+    }
+}
+
 /// The typed interface of a search space: everything the rest of the crate asks of a family.
 ///
 /// Each family implements it in its own file; [`AnySpace`] reaches every family through it
@@ -179,10 +217,11 @@ pub trait SearchSpace: Clone + std::fmt::Debug + Send + Sync + Sized {
     const FAMILY: &'static str;
 
     /// Builds the space from its parsed TOML, or says what is wrong with it.
-    fn from_config(config: Self::Config) -> Result<Self, String>;
+    fn from_config(config: Self::Config) -> Result<Self, SpaceFileError>;
     /// Parses a space file of this family (its `family` key already matched).
-    fn from_toml(text: &str) -> Result<Self, String> {
-        let config = toml::from_str(text).map_err(|e: toml::de::Error| e.to_string())?;
+    fn from_toml(text: &str) -> Result<Self, SpaceFileError> {
+        let config = toml::from_str(text)
+            .map_err(|e: toml::de::Error| SpaceFileError::Toml(e.to_string()))?;
         Self::from_config(config)
     }
     /// The space's name.
@@ -363,7 +402,7 @@ macro_rules! families {
 
             /// The space file `text` built by the family whose key is `family`, or `None` if no
             /// registered family has that key.
-            fn from_family(family: &str, text: &str) -> Option<Result<AnySpace, String>> {
+            fn from_family(family: &str, text: &str) -> Option<Result<AnySpace, SpaceFileError>> {
                 $(
                     if family == <$space as SearchSpace>::FAMILY {
                         return Some(<$space as SearchSpace>::from_toml(text).map(AnySpace::$variant));
@@ -457,7 +496,7 @@ impl AnySpace {
             .family
             .ok_or_else(|| err(format!("missing key `family` ({})", family_list())))?;
         match AnySpace::from_family(&family, text) {
-            Some(space) => space.map_err(err),
+            Some(space) => space.map_err(|e| err(e.to_string())),
             None => Err(err(format!(
                 "unknown family `{family}`; expected {}",
                 family_list()

@@ -18,7 +18,7 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::ops::{OpDef, OpSet};
-use super::{pick_other, Knobs, SearchSpace, Size, SpaceError};
+use super::{pick_other, Knobs, SearchSpace, Size, SpaceError, SpaceFileError};
 use crate::ir::blocks::{self, ConvGeometry};
 use crate::ir::{GraphError, Network, NetworkBuilder, NodeId, Shape};
 
@@ -417,18 +417,21 @@ impl SearchSpace for NasNet {
     const FAMILY: &'static str = "nasnet";
 
     /// Builds the space from its parsed TOML.
-    fn from_config(c: Config) -> Result<Self, String> {
+    fn from_config(c: Config) -> Result<Self, SpaceFileError> {
         if !(1..=32).contains(&c.blocks) {
-            return Err(format!(
-                "`blocks` must be between 1 and 32, got {}",
-                c.blocks
+            return Err(SpaceFileError::invalid(
+                "blocks",
+                format!("must be between 1 and 32, got {}", c.blocks),
             ));
         }
         let m = c.mutation;
         let weights = [m.hidden_state, m.op, m.identity];
         if weights.iter().any(|w| !w.is_finite() || *w < 0.0) || weights.iter().sum::<f64>() <= 0.0
         {
-            return Err("mutation weights must be finite, non-negative and not all zero".into());
+            return Err(SpaceFileError::invalid(
+                "mutation",
+                "weights must be finite, non-negative and not all zero",
+            ));
         }
         let s = &c.skeleton;
         if s.stages == 0
@@ -437,10 +440,10 @@ impl SearchSpace for NasNet {
             || s.classes == 0
             || s.input.contains(&0)
         {
-            return Err(
-                "skeleton: input, classes, stem_multiplier and stages must be positive, channels >= 2"
-                    .into(),
-            );
+            return Err(SpaceFileError::invalid(
+                "skeleton",
+                "input, classes, stem_multiplier and stages must be positive, channels >= 2",
+            ));
         }
         Ok(NasNet {
             name: c.name,

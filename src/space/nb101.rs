@@ -16,7 +16,7 @@ use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
 
 use super::ops::{OpDef, OpSet};
-use super::{Knobs, SearchSpace, Size, SpaceError};
+use super::{Knobs, SearchSpace, Size, SpaceError, SpaceFileError};
 use crate::ir::blocks::{self, ConvGeometry};
 use crate::ir::{GraphError, Network, NetworkBuilder, NodeId, Op, Shape};
 use crate::mix::{Label, Mixer};
@@ -373,22 +373,26 @@ impl SearchSpace for Nb101 {
     const FAMILY: &'static str = "nb101";
 
     /// Builds the space from its parsed TOML.
-    fn from_config(c: Config) -> Result<Self, String> {
+    fn from_config(c: Config) -> Result<Self, SpaceFileError> {
         if !(2..=12).contains(&c.max_vertices) {
-            return Err(format!(
-                "`max_vertices` must be between 2 and 12, got {}",
-                c.max_vertices
+            return Err(SpaceFileError::invalid(
+                "max_vertices",
+                format!("must be between 2 and 12, got {}", c.max_vertices),
             ));
         }
         let s = &c.skeleton;
         if s.stacks == 0 || s.stem_channels == 0 || s.classes == 0 || s.input.contains(&0) {
-            return Err(
-                "skeleton: input, classes, stem_channels and stacks must be positive".into(),
-            );
+            return Err(SpaceFileError::invalid(
+                "skeleton",
+                "input, classes, stem_channels and stacks must be positive",
+            ));
         }
         let ops = OpSet::new(c.ops)?;
         if ops.index_of("input").is_some() || ops.index_of("output").is_some() {
-            return Err("`input` and `output` are reserved vertex names, not ops".into());
+            return Err(SpaceFileError::invalid(
+                "ops",
+                "`input` and `output` are reserved vertex names, not ops",
+            ));
         }
         Ok(Nb101 {
             name: c.name,

@@ -12,7 +12,7 @@ use rand::{Rng, RngCore};
 use serde::Deserialize;
 
 use super::ops::{OpDef, OpSet};
-use super::{pick_other, Knobs, SearchSpace, Size, SpaceError};
+use super::{pick_other, Knobs, SearchSpace, Size, SpaceError, SpaceFileError};
 use crate::ir::blocks::{self, ConvGeometry};
 use crate::ir::{Network, NetworkBuilder, NodeId, Shape};
 
@@ -175,13 +175,19 @@ impl SearchSpace for Nb201 {
     const FAMILY: &'static str = "nb201";
 
     /// Builds the space from its parsed TOML.
-    fn from_config(c: Config) -> Result<Self, String> {
+    fn from_config(c: Config) -> Result<Self, SpaceFileError> {
         if !(2..=16).contains(&c.nodes) {
-            return Err(format!("`nodes` must be between 2 and 16, got {}", c.nodes));
+            return Err(SpaceFileError::invalid(
+                "nodes",
+                format!("must be between 2 and 16, got {}", c.nodes),
+            ));
         }
         let s = &c.skeleton;
         if s.stages == 0 || s.channels == 0 || s.classes == 0 || s.input.contains(&0) {
-            return Err("skeleton: input, classes, channels and stages must be positive".into());
+            return Err(SpaceFileError::invalid(
+                "skeleton",
+                "input, classes, channels and stages must be positive",
+            ));
         }
         Ok(Nb201 {
             name: c.name,

@@ -13,6 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::SpaceFileError;
 use crate::ir::blocks::{self, ConvGeometry, InvertedResidual};
 use crate::ir::{GraphError, NetworkBuilder, NodeId, Op};
 
@@ -113,10 +114,13 @@ impl OpKind {
     }
 
     /// Checks parameters that serde cannot (odd kernels, positive sizes).
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), SpaceFileError> {
         let odd = |k: u32| {
             if k == 0 || k % 2 == 0 {
-                Err(format!("kernel {k} must be odd and positive"))
+                Err(SpaceFileError::invalid(
+                    "kernel",
+                    format!("must be odd and positive, got {k}"),
+                ))
             } else {
                 Ok(())
             }
@@ -126,7 +130,7 @@ impl OpKind {
             OpKind::ReluConvBn { kernel, dilation } | OpKind::DilConv { kernel, dilation } => {
                 odd(kernel)?;
                 if dilation == 0 {
-                    return Err("dilation must be >= 1".into());
+                    return Err(SpaceFileError::invalid("dilation", "must be >= 1"));
                 }
                 Ok(())
             }
@@ -142,7 +146,10 @@ impl OpKind {
             } => {
                 odd(kernel)?;
                 if expansion == 0 || groups == 0 {
-                    return Err("expansion and groups must be >= 1".into());
+                    return Err(SpaceFileError::invalid(
+                        "expansion",
+                        "expansion and groups must be >= 1",
+                    ));
                 }
                 Ok(())
             }
@@ -236,26 +243,38 @@ pub struct OpSet {
 
 impl OpSet {
     /// Checks names are unique and non-empty and parameters are sane.
-    pub fn new(defs: Vec<OpDef>) -> Result<Self, String> {
+    pub fn new(defs: Vec<OpDef>) -> Result<Self, SpaceFileError> {
         if defs.is_empty() {
-            return Err("`ops` is empty; list at least one op".into());
+            return Err(SpaceFileError::invalid(
+                "ops",
+                "is empty; list at least one op",
+            ));
         }
         for (i, d) in defs.iter().enumerate() {
             if d.name.trim().is_empty() || d.name.contains(['|', '~', '+', ' ', '"']) {
-                return Err(format!(
-                    "ops[{i}]: name `{}` must be non-empty and free of | ~ + spaces and quotes",
-                    d.name
+                return Err(SpaceFileError::invalid(
+                    format!("ops[{i}].name"),
+                    format!(
+                        "`{}` must be non-empty and free of | ~ + spaces and quotes",
+                        d.name
+                    ),
                 ));
             }
             if defs[..i].iter().any(|e| e.name == d.name) {
-                return Err(format!("ops[{i}]: name `{}` is listed twice", d.name));
+                return Err(SpaceFileError::invalid(
+                    format!("ops[{i}].name"),
+                    format!("`{}` is listed twice", d.name),
+                ));
             }
             d.kind
                 .check()
-                .map_err(|m| format!("ops[{i}] ({}): {m}", d.name))?;
+                .map_err(|e| e.within(&format!("ops[{i}] ({})", d.name)))?;
         }
         if defs.len() > usize::from(u8::MAX) {
-            return Err("at most 255 ops are supported".into());
+            return Err(SpaceFileError::invalid(
+                "ops",
+                "at most 255 ops are supported",
+            ));
         }
         Ok(OpSet { defs })
     }
