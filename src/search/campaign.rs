@@ -354,23 +354,7 @@ impl<'a> Campaign<'a> {
         stop: &AtomicBool,
         progress: &mut dyn FnMut(&Campaign<'_>),
     ) -> Result<End, SearchError> {
-        let name = self.header.name.clone();
-        // A session starts: mark the campaign running.
-        {
-            let mut c = Commit::new();
-            self.header.state = CampaignState::Running;
-            self.header.finish_reason = None;
-            let how = if self.resumed { "resume" } else { "start" };
-            c.append(
-                &mut self.header.next_seq,
-                &[Event::Session {
-                    unix: unix_now(),
-                    how: how.into(),
-                }],
-            );
-            c.put_header(&self.header);
-            self.store.commit(&name, &c)?;
-        }
+        self.start_session()?;
         loop {
             if let Some(reason) = budget::reached(&self.config.budget, self.spent()) {
                 return self.finish(reason);
@@ -378,48 +362,68 @@ impl<'a> Campaign<'a> {
             if stop.load(Ordering::SeqCst) {
                 return self.interrupt();
             }
-            let stored = self.store.inflight(&name)?;
-            let inflight = match stored {
-                Some(i) if i.round == self.header.round => {
-                    // Proposing is deterministic given the committed state: do it again to
-                    // bring the strategy to where it was, and check it gives the stored round.
-                    let again = self.propose_round()?;
-                    if again != i {
-                        return Err(SearchError::Store(self.store.inflight_differs(&name)));
-                    }
-                    i
-                }
-                _ => {
-                    let i = self.propose_round()?;
-                    let mut c = Commit::new();
-                    let events: Vec<Event> = i
-                        .candidates
-                        .iter()
-                        .enumerate()
-                        .map(|(slot, cand)| Event::Proposed {
-                            round: i.round,
-                            slot: slot as u32,
-                            genotype: notation(&cand.genotype),
-                            hash: cand.hash,
-                        })
-                        .collect();
-                    c.append(&mut self.header.next_seq, &events);
-                    c.put_inflight(&name, &i);
-                    // Not flushed: if it is lost, the round is proposed again identically.
-                    self.store.commit_with(&name, &c, false)?;
-                    i
-                }
-            };
-            let results = self.answer(&inflight, stop)?;
-            let Some(results) = results else {
+            let inflight = self.next_round()?;
+            let Some(results) = self.answer(&inflight, stop)? else {
                 return self.interrupt();
             };
-            if let Some(end) = self.commit_round(&inflight, results)? {
-                progress(self);
+            let end = self.commit_round(&inflight, results)?;
+            progress(self);
+            if let Some(end) = end {
                 return Ok(end);
             }
-            progress(self);
         }
+    }
+
+    /// Marks the campaign running and journals the session's start.
+    fn start_session(&mut self) -> Result<(), SearchError> {
+        let mut c = Commit::new();
+        self.header.state = CampaignState::Running;
+        self.header.finish_reason = None;
+        let how = if self.resumed { "resume" } else { "start" };
+        c.append(
+            &mut self.header.next_seq,
+            &[Event::Session {
+                unix: unix_now(),
+                how: how.into(),
+            }],
+        );
+        c.put_header(&self.header);
+        self.store.commit(&self.header.name, &c)?;
+        Ok(())
+    }
+
+    /// The round to answer: the stored in-flight round if a session stopped inside it (proposed
+    /// again to bring the strategy where it was, and checked against the stored one), else a
+    /// new round, written as in-flight before any evaluation.
+    fn next_round(&mut self) -> Result<Inflight, SearchError> {
+        let name = self.header.name.clone();
+        if let Some(stored) = self.store.inflight(&name)? {
+            if stored.round == self.header.round {
+                // Proposing is deterministic given the committed state.
+                if self.propose_round()? != stored {
+                    return Err(SearchError::Store(self.store.inflight_differs(&name)));
+                }
+                return Ok(stored);
+            }
+        }
+        let round = self.propose_round()?;
+        let events: Vec<Event> = round
+            .candidates
+            .iter()
+            .enumerate()
+            .map(|(slot, cand)| Event::Proposed {
+                round: round.round,
+                slot: slot as u32,
+                genotype: notation(&cand.genotype),
+                hash: cand.hash,
+            })
+            .collect();
+        let mut c = Commit::new();
+        c.append(&mut self.header.next_seq, &events);
+        c.put_inflight(&name, &round);
+        // Not flushed: if it is lost, the round is proposed again identically.
+        self.store.commit_with(&name, &c, false)?;
+        Ok(round)
     }
 
     /// Answers every slot of the round from stored slot results, the cache or the evaluator.
