@@ -2,14 +2,15 @@
 //! hashes, protocol fingerprints, cache keys). One place, so every reader accepts what every
 //! writer prints.
 
-use std::fmt::Write;
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
 
-/// Lowercase hex of `bytes`.
+/// Lowercase hex of `bytes`. Hashes are printed several times per proposal (journal events,
+/// the history chain), so this is a table lookup, not `format!` per byte.
 pub fn encode(bytes: &[u8]) -> String {
     let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        // Writing to a String cannot fail.
-        let _ = write!(s, "{b:02x}");
+    for &b in bytes {
+        s.push(DIGITS[usize::from(b >> 4)] as char);
+        s.push(DIGITS[usize::from(b & 0xf)] as char);
     }
     s
 }

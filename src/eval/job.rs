@@ -89,6 +89,34 @@ pub struct Job {
     pub repeat: u32,
 }
 
+/// The part of a job that changes from candidate to candidate, borrowed.
+#[derive(Clone, Copy, Debug)]
+pub struct JobParts<'a> {
+    /// The candidate's space.
+    pub space: &'a SpaceSource,
+    /// Knobs applied to it.
+    pub knobs: &'a Knobs,
+    /// The genotype in native notation.
+    pub genotype: &'a serde_json::Value,
+    /// Its functional hash.
+    pub hash: FunctionalHash,
+    /// Evaluations of this function before this one.
+    pub repeat: u32,
+}
+
+impl Job {
+    /// The candidate this job evaluates.
+    pub fn parts(&self) -> JobParts<'_> {
+        JobParts {
+            space: &self.space,
+            knobs: &self.knobs,
+            genotype: &self.genotype,
+            hash: self.hash,
+            repeat: self.repeat,
+        }
+    }
+}
+
 /// What running a job produced.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
@@ -219,15 +247,23 @@ impl Runner {
                 here,
             });
         }
-        let space = self.space(&job.space, &job.knobs)?;
-        let genotype = space.parse_value(&job.genotype)?;
+        self.evaluate(job.parts())
+    }
+
+    /// Evaluates the candidate `parts` describes. [`Runner::run`] checks a job first; the
+    /// campaign calls this directly for its own candidates, since its runner was built from
+    /// its own spec (the checks would compare the campaign with itself), and cloning the spec
+    /// into a job per evaluation cost ~8% of a table campaign's throughput.
+    pub fn evaluate(&self, parts: JobParts<'_>) -> Result<Evaluation, JobError> {
+        let space = self.space(parts.space, parts.knobs)?;
+        let genotype = space.parse_value(parts.genotype)?;
         let network = space.decode(&genotype)?;
         let outcome = self.evaluator.evaluate(&Task {
             space: &space,
             genotype: &genotype,
             network: &network,
-            hash: job.hash,
-            repeat: job.repeat,
+            hash: parts.hash,
+            repeat: parts.repeat,
         });
         Ok(Evaluation {
             outcome,

@@ -19,7 +19,7 @@ use super::budget::{self, Spent};
 use super::commit::{commit_round, notation, Round, Searcher};
 use super::config::{CampaignConfig, ConfigError};
 use super::strategy::{self, Strategy};
-use crate::eval::job::{Job, JobError, Runner, SpaceSource, JOB_SCHEMA};
+use crate::eval::job::{Job, JobError, JobParts, Runner, SpaceSource, JOB_SCHEMA};
 use crate::eval::registry::{Registry, SpecError};
 use crate::eval::{unix_now, EvalRecord, Fingerprint, Outcome};
 use crate::hash::FunctionalHash;
@@ -535,8 +535,13 @@ impl<'a> Campaign<'a> {
             }
             Decision::Evaluate { base } => base,
         };
-        let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
-        let evaluation = self.runner.run(&job)?;
+        let evaluation = self.runner.evaluate(JobParts {
+            space: &self.space_source,
+            knobs: &self.config.knobs,
+            genotype: &candidate.genotype,
+            hash,
+            repeat: base.as_ref().map_or(0, |r| r.evaluations),
+        })?;
         let outcome = evaluation.outcome;
         let record = match base {
             Some(mut r) => {
