@@ -1,7 +1,7 @@
 //! Owned evaluation jobs: everything an evaluation needs, by value, so it can be written to a
-//! queue and run by any process holding the same [`Registry`]. The
-//! campaign evaluates in-process through the same [`Runner::run`], so there is one way to turn a
-//! candidate into an [`Outcome`].
+//! queue and run by any process holding the same [`Registry`]. [`Runner::run`] checks a job is
+//! meant for its runner, then calls [`Runner::evaluate`]; the campaign calls `evaluate` itself
+//! for its own candidates, so there is one way to turn a candidate into an [`Outcome`].
 //!
 //! A job carries no separate seed: an evaluation's seed is a function of the protocol's own
 //! settings (`seed`, `seed_policy`), the functional hash and the repeat index, so every process
