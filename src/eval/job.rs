@@ -44,16 +44,20 @@ impl SpaceSource {
         if BUILTIN.iter().any(|(n, _)| *n == name_or_path) {
             return Ok(SpaceSource::Builtin(name_or_path.to_string()));
         }
-        // `load` says precisely what is wrong with a name that is neither.
-        AnySpace::load(name_or_path)?;
-        let text = std::fs::read_to_string(name_or_path).map_err(|e| SpaceError::Config {
-            source_name: name_or_path.to_string(),
-            message: format!("cannot read the file: {e}"),
-        })?;
-        Ok(SpaceSource::Toml {
-            name: name_or_path.to_string(),
-            text,
-        })
+        match std::fs::read_to_string(name_or_path) {
+            Ok(text) => Ok(SpaceSource::Toml {
+                name: name_or_path.to_string(),
+                text,
+            }),
+            // `load` says precisely what is wrong with a name that is neither a built-in space
+            // nor a readable file.
+            Err(e) => Err(AnySpace::load(name_or_path)
+                .err()
+                .unwrap_or(SpaceError::Config {
+                    source_name: name_or_path.to_string(),
+                    message: format!("cannot read the file: {e}"),
+                })),
+        }
     }
 
     /// The space.
