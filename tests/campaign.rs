@@ -115,7 +115,7 @@ fn search_status_and_determinism_across_threads(table: &Eval) {
         assert!(v["best"]["functional_hash"]
             .as_str()
             .unwrap()
-            .starts_with("f2:"));
+            .starts_with("f3:"));
         digests.push(outcome(&v));
     }
     assert_eq!(

@@ -230,7 +230,7 @@ fn hand_written_documents_are_decoded() {
     assert!(shown.contains("params:   55362"), "{shown}");
     let h = evonas(&["hash"], Some(&hand)).ok();
     let first = |s: &str| s.split('\t').next().unwrap().to_string();
-    assert!(first(&h).starts_with("f2:"), "{h}");
+    assert!(first(&h).starts_with("f3:"), "{h}");
     // `export --arch` writes the full document for it, which reads back to the same hash.
     let doc = evonas(&["export", "--arch", "-"], Some(&hand)).ok();
     let docs: serde_json::Value = serde_json::from_str(&doc).unwrap();

@@ -74,7 +74,7 @@ fn a_killed_campaign_exports_and_its_documents_round_trip() {
     assert!(fitness.windows(2).all(|w| w[0] >= w[1]), "{fitness:?}");
     for d in docs {
         let r = &d["result"];
-        assert!(r["functional_hash"].as_str().unwrap().starts_with("f2:"));
+        assert!(r["functional_hash"].as_str().unwrap().starts_with("f3:"));
         assert!(r["structural_hash"].as_str().unwrap().starts_with("s2:"));
         assert!(r["metrics"]["test_accuracy"].as_f64().is_some(), "{r}");
         assert!(r["params"].as_u64().unwrap() > 0);

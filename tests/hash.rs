@@ -434,7 +434,7 @@ fn nb201_classes_refine_and_coarsen_nas_bench_201_form_only_where_justified() {
         6466,
         "NAS-Bench-201's form gives its published count"
     );
-    assert_eq!(functional.len(), 5044);
+    assert_eq!(functional.len(), 4954);
     // Where the functional hash splits one of NAS-Bench-201's classes, the parts differ in
     // parameter count: they are different networks (a convolution used twice versus two
     // convolutions), so the split is right.
@@ -462,8 +462,11 @@ fn nb201_classes_refine_and_coarsen_nas_bench_201_form_only_where_justified() {
 }
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/hashes.tsv");
+/// Written by version 2 (commit 89e1d2a); kept so older versions stay computable exactly.
+const GOLDEN_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/hashes_v2.tsv");
 
-fn golden_rows() -> Vec<(String, String, String, String)> {
+/// The golden genotypes: a fixed sample of every built-in space.
+fn golden_genotypes() -> Vec<(&'static str, AnySpace, AnyGenotype)> {
     let mut rows = Vec::new();
     for (name, seeds) in [
         ("nb201", 8),
@@ -476,16 +479,32 @@ fn golden_rows() -> Vec<(String, String, String, String)> {
         let mut rng = ChaCha8Rng::seed_from_u64(2026);
         for _ in 0..seeds {
             let g = space.sample(&mut rng);
-            let (f, s) = hash(&space.decode(&g).unwrap());
-            rows.push((
-                name.to_string(),
-                f.to_string(),
-                s.to_string(),
-                space.format(&g).unwrap(),
-            ));
+            rows.push((name, space.clone(), g));
         }
     }
     rows
+}
+
+/// `space  functional  structural  genotype` lines, the functional hash of `version`.
+fn golden_text(version: u32) -> String {
+    golden_genotypes()
+        .into_iter()
+        .map(|(name, space, g)| {
+            let net = space.decode(&g).unwrap();
+            let f = FunctionalHash::of_version(&net, version).unwrap();
+            let s = StructuralHash::of(&net);
+            format!("{name}\t{f}\t{s}\t{}\n", space.format(&g).unwrap())
+        })
+        .collect()
+}
+
+fn assert_golden(text: &str, path: &str) {
+    let expected = std::fs::read_to_string(path).expect("the golden file exists");
+    assert!(expected.lines().count() >= 30);
+    for (want, got) in expected.lines().zip(text.lines()) {
+        assert_eq!(got, want, "hash changed: bump the algorithm version");
+    }
+    assert_eq!(expected.lines().count(), text.lines().count());
 }
 
 /// Any change to these values must bump `hash::functional::VERSION` or
@@ -493,21 +512,13 @@ fn golden_rows() -> Vec<(String, String, String, String)> {
 /// Regenerate with `EVONAS_BLESS=1 cargo test golden` after bumping.
 #[test]
 fn golden_hashes_are_stable() {
-    let rows = golden_rows();
-    let text: String = rows
-        .iter()
-        .map(|(a, b, c, d)| format!("{a}\t{b}\t{c}\t{d}\n"))
-        .collect();
+    let text = golden_text(evonas::hash::functional::VERSION);
     if std::env::var("EVONAS_BLESS").is_ok_and(|v| v == "1") {
         std::fs::write(GOLDEN, &text).unwrap();
     }
-    let expected = std::fs::read_to_string(GOLDEN).expect("the golden file exists");
-    assert!(expected.lines().count() >= 30);
-    for (want, got) in expected.lines().zip(text.lines()) {
-        assert_eq!(got, want, "hash changed: bump the algorithm version");
-    }
-    assert_eq!(expected.lines().count(), text.lines().count());
+    assert_golden(&text, GOLDEN);
     // The golden genotypes also parse back to the same hashes (notation is stable too).
+    let expected = std::fs::read_to_string(GOLDEN).unwrap();
     for line in expected.lines() {
         let cols: Vec<&str> = line.splitn(4, '\t').collect();
         let space = AnySpace::builtin(cols[0]).unwrap();
@@ -516,5 +527,418 @@ fn golden_hashes_are_stable() {
             (f.to_string(), s.to_string()),
             (cols[1].to_string(), cols[2].to_string())
         );
+    }
+}
+
+/// Version 2 is still computed bit for bit as version 2 computed it (campaigns started under it
+/// resume with it; `cache rehash` checks version-2 keys with it).
+#[test]
+fn version_2_hashes_are_still_computed_exactly() {
+    assert_golden(&golden_text(2), GOLDEN_V2);
+    // Versions this build does not compute are refused, not guessed.
+    let net = AnySpace::builtin("nb201")
+        .unwrap()
+        .decode(
+            &AnySpace::builtin("nb201")
+                .unwrap()
+                .sample(&mut ChaCha8Rng::seed_from_u64(1)),
+        )
+        .unwrap();
+    for version in [0, 1, evonas::hash::functional::VERSION + 1] {
+        let err = FunctionalHash::of_version(&net, version).unwrap_err();
+        assert!(
+            err.to_string().contains(&format!("version {version}")),
+            "{err}"
+        );
+    }
+}
+
+/// Rule 8 (hash version 3): a positive scale `k` of a value vanishes where batch normalisation
+/// divides it away, and stays wherever something sees it (a bias, an identity path to the
+/// output, a sum or concatenation with unscaled parts). Networks over `a` and `b`, two
+/// independent conv-BN branches of one input.
+mod scale {
+    use super::*;
+    use evonas::ir::{Conv, NodeId};
+
+    /// A network on a 4x8x8 input; `build` gets the input and returns the result.
+    fn net(build: impl Fn(&mut NetworkBuilder, NodeId) -> NodeId) -> Network {
+        let mut b = NetworkBuilder::new();
+        let x = b.input(Shape::new(4, 8, 8), "in").unwrap();
+        let out = build(&mut b, x);
+        b.finish(out).unwrap()
+    }
+
+    /// Branch `a`: a 3x3 conv-BN of the input.
+    fn branch_a(b: &mut NetworkBuilder, x: NodeId) -> NodeId {
+        conv_bn(b, x, "a")
+    }
+
+    /// Branch `b`: a 1x1 conv-BN of the input (not interchangeable with `a`).
+    fn branch_b(b: &mut NetworkBuilder, x: NodeId) -> NodeId {
+        let c = blocks::conv(b, x, 4, blocks::ConvGeometry::same(1, 1), 1, "b").unwrap();
+        blocks::bn(b, c, "b").unwrap()
+    }
+
+    /// `k · x`, written as a sum of k identity paths (how NB-201 and NASNet cells make it).
+    fn times(b: &mut NetworkBuilder, k: usize, x: NodeId) -> NodeId {
+        let paths: Vec<NodeId> = (0..k)
+            .map(|_| b.add(Op::Identity, &[x], "id").unwrap())
+            .collect();
+        if k == 1 {
+            return paths[0];
+        }
+        b.add(Op::Add, &paths, "sum").unwrap()
+    }
+
+    fn conv(bias: bool) -> Op {
+        Op::Conv(Conv {
+            out_channels: 4,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            groups: 1,
+            bias,
+        })
+    }
+
+    /// Positively homogeneous maps: `h(k·x) = k·h(x)` with the same weights.
+    fn homogeneous() -> Vec<(&'static str, Vec<Op>)> {
+        let pool = |avg: bool| {
+            if avg {
+                Op::AvgPool {
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                }
+            } else {
+                Op::MaxPool {
+                    kernel: 3,
+                    stride: 1,
+                    padding: 1,
+                }
+            }
+        };
+        vec![
+            (
+                "relu-conv (NB-201's ReLU-Conv-BN)",
+                vec![Op::Relu, conv(false)],
+            ),
+            ("conv", vec![conv(false)]),
+            (
+                "depthwise conv",
+                vec![Op::Conv(Conv {
+                    groups: 4,
+                    ..match conv(false) {
+                        Op::Conv(c) => c,
+                        _ => unreachable!(),
+                    }
+                })],
+            ),
+            ("max pool", vec![pool(false)]),
+            ("avg pool then relu", vec![pool(true), Op::Relu]),
+            ("crop", vec![Op::Crop { rows: 1, cols: 1 }]),
+            ("nothing", vec![]),
+        ]
+    }
+
+    fn chain(b: &mut NetworkBuilder, ops: &[Op], mut x: NodeId) -> NodeId {
+        for op in ops {
+            x = b.add(*op, &[x], "op").unwrap();
+        }
+        x
+    }
+
+    fn f(n: &Network) -> FunctionalHash {
+        FunctionalHash::of(n)
+    }
+
+    fn f2(n: &Network) -> FunctionalHash {
+        FunctionalHash::of_version(n, 2).unwrap()
+    }
+
+    #[test]
+    fn normalisation_removes_a_positive_scale_behind_homogeneous_maps() {
+        for (name, ops) in homogeneous() {
+            // bn(h(k·a)) for k = 1, 2, 3: one function.
+            let normalised = |k: usize| {
+                net(|b, x| {
+                    let a = branch_a(b, x);
+                    let s = times(b, k, a);
+                    let h = chain(b, &ops, s);
+                    b.add(Op::BatchNorm { affine: true }, &[h], "bn").unwrap()
+                })
+            };
+            assert_eq!(f(&normalised(2)), f(&normalised(1)), "{name}");
+            assert_eq!(f(&normalised(3)), f(&normalised(1)), "{name}");
+            // Version 2 kept them apart (that is what version 3 changed).
+            assert_ne!(f2(&normalised(2)), f2(&normalised(1)), "{name}");
+            // Without the normalisation the scale reaches the output: different functions.
+            let bare = |k: usize| {
+                net(|b, x| {
+                    let a = branch_a(b, x);
+                    let s = times(b, k, a);
+                    chain(b, &ops, s)
+                })
+            };
+            assert_ne!(f(&bare(2)), f(&bare(1)), "{name}");
+            // An identity path from the scaled value keeps the scale visible beside the
+            // normalised branch: bn(h(2a)) + 2a is not bn(h(a)) + a.
+            let with_path = |k: usize| {
+                net(|b, x| {
+                    let a = branch_a(b, x);
+                    let s = times(b, k, a);
+                    let h = chain(b, &ops, s);
+                    let n = b.add(Op::BatchNorm { affine: true }, &[h], "bn").unwrap();
+                    // (Cropped like the branch where the branch crops: crop is homogeneous.)
+                    let p = if b.shape(n) == b.shape(s) {
+                        s
+                    } else {
+                        b.add(Op::Crop { rows: 1, cols: 1 }, &[s], "crop").unwrap()
+                    };
+                    b.add(Op::Add, &[n, p], "out").unwrap()
+                })
+            };
+            assert_ne!(f(&with_path(2)), f(&with_path(1)), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_bias_sees_the_scale() {
+        // relu(conv_with_bias(2a)) = relu(2·conv(a) + bias): not relu(conv_with_bias(a)).
+        let biased = |k: usize, bias: bool| {
+            net(|b, x| {
+                let a = branch_a(b, x);
+                let s = times(b, k, a);
+                let c = b.add(conv(bias), &[s], "conv").unwrap();
+                b.add(Op::Relu, &[c], "relu").unwrap()
+            })
+        };
+        assert_ne!(f(&biased(2, true)), f(&biased(1, true)));
+        assert_ne!(f(&biased(2, false)), f(&biased(1, false)));
+        // A linear layer with bias sees it too; without bias, a batch norm after it removes it.
+        let linear = |k: usize, bias: bool, bn: bool| {
+            net(|b, x| {
+                let a = branch_a(b, x);
+                let s = times(b, k, a);
+                let g = b.add(Op::GlobalAvgPool, &[s], "gap").unwrap();
+                let l = b
+                    .add(
+                        Op::Linear {
+                            out_features: 3,
+                            bias,
+                        },
+                        &[g],
+                        "fc",
+                    )
+                    .unwrap();
+                if bn {
+                    b.add(Op::BatchNorm { affine: false }, &[l], "bn").unwrap()
+                } else {
+                    l
+                }
+            })
+        };
+        assert_ne!(f(&linear(2, true, false)), f(&linear(1, true, false)));
+        assert_eq!(f(&linear(2, false, true)), f(&linear(1, false, true)));
+    }
+
+    #[test]
+    fn only_a_common_scale_of_a_sum_or_concatenation_vanishes() {
+        let normalised_sum = |ka: usize, kb: usize| {
+            net(|b, x| {
+                let (a, c) = (branch_a(b, x), branch_b(b, x));
+                let sa = times(b, ka, a);
+                let sc = times(b, kb, c);
+                let s = b.add(Op::Add, &[sa, sc], "s").unwrap();
+                let r = b.add(Op::Relu, &[s], "relu").unwrap();
+                let h = b.add(conv(false), &[r], "conv").unwrap();
+                b.add(Op::BatchNorm { affine: true }, &[h], "bn").unwrap()
+            })
+        };
+        // bn(conv(relu(2a + 2b))) = bn(conv(relu(a + b))); 4a + 2b = 2(2a + b).
+        assert_eq!(f(&normalised_sum(2, 2)), f(&normalised_sum(1, 1)));
+        assert_eq!(f(&normalised_sum(3, 3)), f(&normalised_sum(1, 1)));
+        assert_eq!(f(&normalised_sum(4, 2)), f(&normalised_sum(2, 1)));
+        // 2a + b is another function than a + b, and than a + 2b.
+        assert_ne!(f(&normalised_sum(2, 1)), f(&normalised_sum(1, 1)));
+        assert_ne!(f(&normalised_sum(2, 1)), f(&normalised_sum(1, 2)));
+        // The same for a concatenation mixed by a full convolution.
+        let normalised_concat = |ka: usize, kb: usize| {
+            net(|b, x| {
+                let (a, c) = (branch_a(b, x), branch_b(b, x));
+                let sa = times(b, ka, a);
+                let sc = times(b, kb, c);
+                let s = b.add(Op::Concat, &[sa, sc], "cat").unwrap();
+                let h = b.add(conv(false), &[s], "conv").unwrap();
+                b.add(Op::BatchNorm { affine: true }, &[h], "bn").unwrap()
+            })
+        };
+        assert_eq!(f(&normalised_concat(2, 2)), f(&normalised_concat(1, 1)));
+        assert_ne!(f(&normalised_concat(2, 1)), f(&normalised_concat(1, 1)));
+    }
+
+    #[test]
+    fn coefficients_past_64_bits_stay_exact() {
+        // A chain of 100 doublings: 2^100 · a. Past u64 the product is kept as nested terms, so
+        // 100 and 101 doublings still differ, and the probe stays linear in the network size.
+        let doublings = |n: usize| {
+            net(|b, x| {
+                let a = branch_a(b, x);
+                let mut x = a;
+                for _ in 0..n {
+                    x = b.add(Op::Add, &[x, x], "double").unwrap();
+                }
+                x
+            })
+        };
+        assert_ne!(f(&doublings(100)), f(&doublings(101)));
+        assert_eq!(f(&doublings(100)), f(&doublings(100)));
+        // Version 2 wrote coefficients as repeated operands: it refuses instead of hanging.
+        assert!(FunctionalHash::of_version(&doublings(100), 2).is_err());
+    }
+
+    #[test]
+    fn nb201_two_skip_paths_into_relu_conv_bn_equal_one() {
+        let nb201 = AnySpace::builtin("nb201").unwrap();
+        // node2 = x + x feeds only a ReLU-Conv-BN edge: the same as node2 = x, and as the
+        // convolution on x directly.
+        let doubled =
+            "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|none~0|none~1|nor_conv_3x3~2|";
+        let single = "|skip_connect~0|+|skip_connect~0|none~1|+|none~0|none~1|nor_conv_3x3~2|";
+        let direct = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|";
+        assert_eq!(f_of(&nb201, doubled), f_of(&nb201, single));
+        assert_eq!(f_of(&nb201, doubled), f_of(&nb201, direct));
+        // ... but an identity path from node2 to the cell output carries the 2: conv(x) + 2x
+        // is not conv(x) + x.
+        let doubled_path =
+            "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|nor_conv_3x3~0|none~1|skip_connect~2|";
+        let single_path =
+            "|skip_connect~0|+|skip_connect~0|none~1|+|nor_conv_3x3~0|none~1|skip_connect~2|";
+        assert_ne!(f_of(&nb201, doubled_path), f_of(&nb201, single_path));
+    }
+
+    #[test]
+    fn nb101_two_equal_pools_into_a_convolution_equal_one() {
+        let nb101 = AnySpace::builtin("nb101").unwrap();
+        let cell = |matrix: serde_json::Value, ops: &[&str]| {
+            serde_json::json!({"matrix": matrix, "ops": ops}).to_string()
+        };
+        // conv -> two max pools of it (one value) -> conv-bn-relu: mp + mp = 2·mp, which the
+        // batch norm removes; the same as one pool.
+        let two = cell(
+            serde_json::json!([
+                [0, 1, 0, 0, 0, 0],
+                [0, 0, 1, 1, 0, 0],
+                [0, 0, 0, 0, 1, 0],
+                [0, 0, 0, 0, 1, 0],
+                [0, 0, 0, 0, 0, 1],
+                [0, 0, 0, 0, 0, 0]
+            ]),
+            &[
+                "input",
+                "conv3x3-bn-relu",
+                "maxpool3x3",
+                "maxpool3x3",
+                "conv3x3-bn-relu",
+                "output",
+            ],
+        );
+        let one = cell(
+            serde_json::json!([
+                [0, 1, 0, 0, 0],
+                [0, 0, 1, 0, 0],
+                [0, 0, 0, 1, 0],
+                [0, 0, 0, 0, 1],
+                [0, 0, 0, 0, 0]
+            ]),
+            &[
+                "input",
+                "conv3x3-bn-relu",
+                "maxpool3x3",
+                "conv3x3-bn-relu",
+                "output",
+            ],
+        );
+        assert_eq!(f_of(&nb101, &two), f_of(&nb101, &one));
+        // With a max pool in place of the last convolution nothing normalises the 2 before the
+        // cell output, and the last cell's output reaches the classifier (with bias).
+        let two_pooled = two.replacen(
+            "\"conv3x3-bn-relu\",\"output\"",
+            "\"maxpool3x3\",\"output\"",
+            1,
+        );
+        let one_pooled = one.replacen(
+            "\"conv3x3-bn-relu\",\"output\"",
+            "\"maxpool3x3\",\"output\"",
+            1,
+        );
+        assert_ne!(two_pooled, two);
+        assert_ne!(f_of(&nb101, &two_pooled), f_of(&nb101, &one_pooled));
+    }
+
+    fn nasnet(block3: [(&str, u32); 2]) -> String {
+        let blocks = |b3: [(&str, u32); 2]| {
+            serde_json::json!([
+                ["skip_connect", 0],
+                ["skip_connect", 0],
+                [b3[0].0, b3[0].1],
+                [b3[1].0, b3[1].1],
+                ["sep_conv_3x3", 0],
+                ["sep_conv_3x3", 1],
+                ["max_pool_3x3", 1],
+                ["avg_pool_3x3", 0],
+                ["sep_conv_5x5", 1],
+                ["skip_connect", 1]
+            ])
+        };
+        serde_json::json!({"normal": blocks(block3), "reduce": blocks([("sep_conv_3x3", 2), ("sep_conv_5x5", 2)])})
+            .to_string()
+    }
+
+    #[test]
+    fn nasnet_two_equal_inputs_summed_into_separable_convolutions() {
+        let space = AnySpace::builtin("nasnet").unwrap();
+        // Block 2 = h0 + h0 = 2·h0, used only by separable convolutions (ReLU first, batch norm
+        // inside): sep(2·h0) = sep(h0).
+        let a = nasnet([("sep_conv_3x3", 2), ("sep_conv_5x5", 2)]);
+        let b = nasnet([("sep_conv_3x3", 2), ("sep_conv_5x5", 0)]);
+        assert_eq!(f_of(&space, &a), f_of(&space, &b));
+        assert_ne!(
+            FunctionalHash::of_version(&space.decode(&space.parse(&a).unwrap()).unwrap(), 2)
+                .unwrap(),
+            FunctionalHash::of_version(&space.decode(&space.parse(&b).unwrap()).unwrap(), 2)
+                .unwrap()
+        );
+        // An identity from block 2 keeps the 2 beside a normalised branch.
+        let c = nasnet([("skip_connect", 2), ("sep_conv_5x5", 2)]);
+        let d = nasnet([("skip_connect", 0), ("sep_conv_5x5", 2)]);
+        assert_ne!(f_of(&space, &c), f_of(&space, &d));
+    }
+
+    #[test]
+    fn fbnet_has_no_scaled_sums_so_its_classes_are_unchanged() {
+        // FBNet's only sums are MBConv residuals x + F(x), F ending in batch norm, after a
+        // conv-BN stem: every term has scale 1, so versions 2 and 3 partition alike.
+        for name in ["fbnet", "fbnet-imagenet"] {
+            let space = AnySpace::builtin(name).unwrap();
+            let mut rng = ChaCha8Rng::seed_from_u64(15);
+            let mut pairs = HashMap::new();
+            for _ in 0..200 {
+                let n = space.decode(&space.sample(&mut rng)).unwrap();
+                let (v2, v3) = (f2(&n), f(&n));
+                assert_eq!(
+                    *pairs.entry(v3).or_insert(v2),
+                    v2,
+                    "{name}: v3 merged what v2 split"
+                );
+                assert_eq!(
+                    pairs.values().filter(|&&p| p == v2).count(),
+                    1,
+                    "{name}: v3 split a v2 class"
+                );
+            }
+        }
     }
 }

@@ -20,6 +20,19 @@
 //!    with its own weights: two of them on the same input are two values, not one.
 //! 7. A concatenation whose channel order every consumer absorbs (full convolutions and linear
 //!    layers, possibly behind channel-wise ops and sums with such outputs) is unordered.
+//! 8. (Version 3) Positive scales: every value is `k · t`, a positive integer `k` times a term
+//!    `t`. A sum collects equal terms (`a + a = 2·a`) and factors out the greatest common divisor
+//!    of its coefficients (`2a + 2b = 2·(a + b)`). Positively homogeneous ops pass the scale
+//!    through (`relu(k·t) = k·relu(t)`, the same for max and average pooling, global pooling,
+//!    crop, truncate, shuffle, and convolutions and linear layers *without* bias, with the same
+//!    weights), batch normalisation removes it (`bn(k·t) = bn(t)`: it divides by the batch's own
+//!    standard deviation), and everything else sees it (a bias, the network output, an
+//!    unequal concatenation): there `k · t` becomes a term of its own. So
+//!    `relu-conv-bn(2a + 2b) = relu-conv-bn(a + b)` with the same weights, at every training step,
+//!    while `conv_with_bias(2a)`, `2a + b` and an identity path to the output keep the 2. The
+//!    one approximation: batch normalisation's epsilon (`1e-5`, added to the variance) makes
+//!    `bn(2t)` and `bn(t)` differ by a relative `~1e-5 / var` where the variance is tiny; the
+//!    hash treats them as equal.
 //!
 //! The result is a DAG of canonical terms; `hash::dag::digest` turns it into bits that
 //! depend on its structure only. Because nothing is computed in floating point, equal functions
@@ -30,6 +43,12 @@
 //! shared convolution.)
 //!
 //! Channel widths are part of every term, so a proxy-width network and the full one differ.
+//!
+//! # Versions
+//! [`VERSION`] is what new campaigns and caches use. Older versions stay computable
+//! ([`OLDEST`]..=[`VERSION`]) so a campaign started under one resumes with the hashes it began
+//! with, and `evonas cache rehash` can check a stored key before moving its record. Version 2 is
+//! version 3 without rule 8 (and with repeated operands where version 3 has coefficients).
 
 use std::collections::HashMap;
 
@@ -41,6 +60,10 @@ use crate::mix::{Label, LabelBuild, Mixer};
 const SIG: u64 = 0x6675_6e63;
 const UNARY_KEY: u128 = 0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835;
 
+/// Version 2 writes a coefficient as repeated operands; past this many it refuses the network
+/// (no built-in space comes near; a hand-made chain of doublings would need 2^depth operands).
+const MAX_V2_OPERANDS: u64 = 1 << 20;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Input,
@@ -49,31 +72,54 @@ enum Kind {
     Concat,
     Pure,
     Weighted,
+    /// `k · t` as a term of its own (k > 1), where the scale is visible (rule 8).
+    Scaled,
 }
 
-/// Canonical term DAG under construction: the terms themselves live in `dag`; `kind` and
-/// `shape` are kept beside it for the rewrite rules.
-#[derive(Default)]
+/// A value of the probe: `scale · term` (scale >= 1; always 1 under version 2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Value {
+    scale: u64,
+    term: u32,
+}
+
+impl Value {
+    fn plain(term: u32) -> Self {
+        Value { scale: 1, term }
+    }
+}
+
+/// Canonical term DAG under construction: the terms themselves live in `dag`; `kind`, `shape`
+/// and `factor` are kept beside it for the rewrite rules.
 struct Canon {
+    /// Rule 8 on (version 3) or off (version 2).
+    scales: bool,
     dag: Dag,
     kind: Vec<Kind>,
     shape: Vec<Shape>,
+    /// The `k` of a [`Kind::Scaled`] term (1 for every other kind).
+    factor: Vec<u64>,
     /// Hash-consing of weight-free terms: key over (signature, operand ids) -> term.
     cons: HashMap<Label, u32, LabelBuild>,
     scratch: Vec<u32>,
-    /// Reused buffer for flattening sums.
-    flat: Vec<u32>,
+    /// Reused buffer for collecting a sum's (term, coefficient) pairs.
+    terms: Vec<(u32, u64)>,
+    /// Set when version 2 would need more than [`MAX_V2_OPERANDS`] repeated operands.
+    too_large: bool,
 }
 
 impl Canon {
-    fn with_capacity(n: usize) -> Self {
+    fn with_capacity(n: usize, scales: bool) -> Self {
         Canon {
+            scales,
             dag: Dag::with_capacity(n),
             kind: Vec::with_capacity(n),
             shape: Vec::with_capacity(n),
+            factor: Vec::with_capacity(n),
             cons: HashMap::with_capacity_and_hasher(n, LabelBuild::default()),
             scratch: Vec::new(),
-            flat: Vec::new(),
+            terms: Vec::new(),
+            too_large: false,
         }
     }
 
@@ -87,6 +133,7 @@ impl Canon {
     ) -> u32 {
         self.kind.push(kind);
         self.shape.push(shape);
+        self.factor.push(1);
         self.dag.push(sig, ordered, children)
     }
 
@@ -138,40 +185,178 @@ impl Canon {
         id
     }
 
-    fn zero(&mut self, shape: Shape) -> u32 {
+    fn zero(&mut self, shape: Shape) -> Value {
         let sig = signature::shape(Mixer::new(SIG).word(100), shape).finish();
-        self.pure(Kind::Zero, sig, &[], false, shape)
+        Value::plain(self.pure(Kind::Zero, sig, &[], false, shape))
     }
 
     fn is_zero(&self, t: u32) -> bool {
         self.kind[t as usize] == Kind::Zero
     }
 
-    fn sum(&mut self, operands: &[u32], shape: Shape) -> u32 {
-        let mut flat = std::mem::take(&mut self.flat);
-        flat.clear();
-        for &o in operands {
-            match self.kind[o as usize] {
-                Kind::Zero => {}
-                Kind::Sum => flat.extend_from_slice(self.dag.children(o)),
-                _ => flat.push(o),
-            }
+    /// `v` as one term: `t` itself at scale 1, else the term `k · t`.
+    fn materialize(&mut self, v: Value) -> u32 {
+        if v.scale == 1 {
+            return v.term;
         }
-        let id = match flat.len() {
-            0 => self.zero(shape),
-            1 => flat[0],
-            _ => {
-                let sig = signature::shape(Mixer::new(SIG).word(101), shape).finish();
-                self.pure(Kind::Sum, sig, &flat, false, shape)
-            }
-        };
-        self.flat = flat;
+        let shape = self.shape[v.term as usize];
+        let sig = signature::shape(Mixer::new(SIG).word(105).word(v.scale), shape).finish();
+        let id = self.pure(Kind::Scaled, sig, &[v.term], true, shape);
+        self.factor[id as usize] = v.scale;
         id
     }
 
-    /// Applies a unary op to a term, with the rewrite rules of the module doc.
-    fn unary(&mut self, op: &Op, x: u32, out: Shape) -> u32 {
-        if self.is_zero(x) {
+    /// A term as (coefficient, term): a [`Kind::Scaled`] term unwrapped, any other as it is.
+    fn unscaled(&self, t: u32) -> (u64, u32) {
+        if self.kind[t as usize] == Kind::Scaled {
+            (self.factor[t as usize], self.dag.children(t)[0])
+        } else {
+            (1, t)
+        }
+    }
+
+    /// `by · v`: the scales multiplied, or, past `u64`, the product kept as nested terms (exact,
+    /// only no longer merged with equal functions written otherwise).
+    fn times(&mut self, by: u64, v: Value) -> Value {
+        match by.checked_mul(v.scale) {
+            Some(scale) => Value {
+                scale,
+                term: v.term,
+            },
+            None => {
+                let inner = self.materialize(v);
+                Value {
+                    scale: by,
+                    term: inner,
+                }
+            }
+        }
+    }
+
+    fn sum(&mut self, operands: &[Value], shape: Shape) -> Value {
+        let mut terms = std::mem::take(&mut self.terms);
+        terms.clear();
+        let mut overflow = false;
+        for v in operands {
+            match self.kind[v.term as usize] {
+                Kind::Zero => {}
+                Kind::Sum => {
+                    for &c in self.dag.children(v.term) {
+                        let (k, t) = self.unscaled(c);
+                        match k.checked_mul(v.scale) {
+                            Some(k) => terms.push((t, k)),
+                            None => overflow = true,
+                        }
+                    }
+                }
+                _ => terms.push((v.term, v.scale)),
+            }
+        }
+        // Equal terms collect their coefficients (`a + a = 2a`).
+        terms.sort_unstable_by_key(|&(t, _)| t);
+        let mut merged = 0;
+        for i in 0..terms.len() {
+            if merged > 0 && terms[merged - 1].0 == terms[i].0 {
+                match terms[merged - 1].1.checked_add(terms[i].1) {
+                    Some(k) => terms[merged - 1].1 = k,
+                    None => overflow = true,
+                }
+            } else {
+                terms[merged] = terms[i];
+                merged += 1;
+            }
+        }
+        terms.truncate(merged);
+        let value = if overflow {
+            self.opaque_sum(operands, shape)
+        } else if terms.is_empty() {
+            self.zero(shape)
+        } else if self.scales {
+            let g = terms.iter().fold(0, |g, &(_, k)| gcd(g, k));
+            if let [(t, _)] = terms[..] {
+                Value { scale: g, term: t }
+            } else {
+                let children: Vec<u32> = terms
+                    .iter()
+                    .map(|&(t, k)| {
+                        self.materialize(Value {
+                            scale: k / g,
+                            term: t,
+                        })
+                    })
+                    .collect();
+                let sig = signature::shape(Mixer::new(SIG).word(101), shape).finish();
+                Value {
+                    scale: g,
+                    term: self.pure(Kind::Sum, sig, &children, false, shape),
+                }
+            }
+        } else {
+            // Version 2: coefficients as repeated operands.
+            let total = terms.iter().fold(0u64, |n, &(_, k)| n.saturating_add(k));
+            if total > MAX_V2_OPERANDS {
+                self.too_large = true;
+            }
+            if total == 1 || self.too_large {
+                Value::plain(terms[0].0)
+            } else {
+                let mut children = Vec::with_capacity(total as usize);
+                for &(t, k) in &terms {
+                    children.extend(std::iter::repeat_n(t, k as usize));
+                }
+                let sig = signature::shape(Mixer::new(SIG).word(101), shape).finish();
+                Value::plain(self.pure(Kind::Sum, sig, &children, false, shape))
+            }
+        };
+        self.terms = terms;
+        value
+    }
+
+    /// A sum whose coefficients would pass `u64`: its operands kept as they are, unflattened.
+    fn opaque_sum(&mut self, operands: &[Value], shape: Shape) -> Value {
+        let mut children = Vec::with_capacity(operands.len());
+        for &v in operands {
+            if !self.is_zero(v.term) {
+                children.push(self.materialize(v));
+            }
+        }
+        let sig = signature::shape(Mixer::new(SIG).word(104), shape).finish();
+        Value::plain(self.pure(Kind::Pure, sig, &children, false, shape))
+    }
+
+    fn concat(&mut self, operands: &[Value], ordered: bool, shape: Shape) -> Value {
+        // A common scale of the non-zero parts comes out (`concat(2a, 4b) = 2·concat(a, 2b)`).
+        let g = if self.scales {
+            operands
+                .iter()
+                .filter(|v| !self.is_zero(v.term))
+                .fold(0, |g, v| gcd(g, v.scale))
+        } else {
+            1
+        };
+        let children: Vec<u32> = operands
+            .iter()
+            .map(|&v| {
+                if self.is_zero(v.term) {
+                    v.term
+                } else {
+                    self.materialize(Value {
+                        scale: v.scale / g,
+                        term: v.term,
+                    })
+                }
+            })
+            .collect();
+        let sig = signature::shape(Mixer::new(SIG).word(103), shape).finish();
+        Value {
+            scale: g,
+            term: self.pure(Kind::Concat, sig, &children, ordered, shape),
+        }
+    }
+
+    /// Applies a unary op to a value, with the rewrite rules of the module doc.
+    fn unary(&mut self, op: &Op, x: Value, out: Shape) -> Value {
+        if self.is_zero(x.term) {
             return self.zero(out);
         }
         match op {
@@ -179,7 +364,7 @@ impl Canon {
             Op::Zero { .. } => return self.zero(out),
             _ => {}
         }
-        let input = self.shape[x as usize];
+        let input = self.shape[x.term as usize];
         let sig =
             signature::shape(signature::op(Mixer::new(SIG), op, Some(input), true), out).finish();
         match op {
@@ -188,19 +373,48 @@ impl Canon {
             | Op::Crop { .. }
             | Op::Truncate { .. }
             | Op::ChannelShuffle { .. } => {
-                if self.kind[x as usize] == Kind::Sum {
-                    let parts = self.dag.children(x).to_vec();
-                    let mapped: Vec<u32> = parts.iter().map(|&p| self.unary(op, p, out)).collect();
+                let inner = if self.kind[x.term as usize] == Kind::Sum {
+                    let parts = self.dag.children(x.term).to_vec();
+                    let mapped: Vec<Value> = parts
+                        .iter()
+                        .map(|&p| {
+                            let (k, t) = self.unscaled(p);
+                            let v = self.unary(op, Value::plain(t), out);
+                            self.times(k, v)
+                        })
+                        .collect();
                     self.sum(&mapped, out)
                 } else {
-                    self.pure(Kind::Pure, sig, &[x], true, out)
+                    Value::plain(self.pure(Kind::Pure, sig, &[x.term], true, out))
+                };
+                self.times(x.scale, inner)
+            }
+            Op::Relu | Op::MaxPool { .. } => Value {
+                scale: x.scale,
+                term: self.pure(Kind::Pure, sig, &[x.term], true, out),
+            },
+            // Normalisation divides the scale away.
+            Op::BatchNorm { affine: false } => {
+                let x = self.unless_scales(x);
+                Value::plain(self.pure(Kind::Pure, sig, &[x], true, out))
+            }
+            Op::BatchNorm { affine: true } => {
+                let x = self.unless_scales(x);
+                Value::plain(self.push(Kind::Weighted, sig, &[x], true, out))
+            }
+            // Linear maps without bias carry the scale out, with the same weights.
+            Op::Conv(crate::ir::Conv { bias: false, .. }) | Op::Linear { bias: false, .. }
+                if self.scales =>
+            {
+                Value {
+                    scale: x.scale,
+                    term: self.push(Kind::Weighted, sig, &[x.term], true, out),
                 }
             }
-            Op::Relu | Op::MaxPool { .. } | Op::BatchNorm { affine: false } => {
-                self.pure(Kind::Pure, sig, &[x], true, out)
-            }
-            Op::Conv(_) | Op::Linear { .. } | Op::BatchNorm { affine: true } => {
-                self.push(Kind::Weighted, sig, &[x], true, out)
+            // A bias sees the scale.
+            Op::Conv(_) | Op::Linear { .. } => {
+                let x = self.materialize(x);
+                Value::plain(self.push(Kind::Weighted, sig, &[x], true, out))
             }
             Op::Identity | Op::Output | Op::Zero { .. } => unreachable!("handled above"),
             Op::Input { .. } | Op::Add | Op::Concat => {
@@ -208,6 +422,22 @@ impl Canon {
             }
         }
     }
+
+    /// The term batch normalisation sees: the unscaled term under rule 8, else `k · t`.
+    fn unless_scales(&mut self, x: Value) -> u32 {
+        if self.scales {
+            x.term
+        } else {
+            self.materialize(x)
+        }
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
 }
 
 /// Ops that act on each channel alone, so a channel permutation passes through them.
@@ -267,37 +497,80 @@ fn absorbs_backward(net: &Network, consumers: &[Vec<NodeId>], node: NodeId, dept
     }
 }
 
-/// The algorithm version; part of every cache key. Bump it whenever any hash changes.
-pub const VERSION: u32 = 2;
+/// The algorithm version new hashes are made with; part of every cache key. Bump it whenever
+/// any hash changes.
+pub const VERSION: u32 = 3;
 
-/// The functional hash of a network (see the module doc), as 32 bytes.
+/// The oldest version this build can still compute.
+pub const OLDEST: u32 = 2;
+
+/// Why a network has no functional hash of a requested version.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum VersionError {
+    /// The version is not one this build computes.
+    #[error("functional hash version {version} cannot be computed by this evonas (it computes versions {OLDEST} to {VERSION})")]
+    Unsupported {
+        /// The version asked for.
+        version: u32,
+    },
+    /// Version 2 writes coefficients as repeated operands, and this network needs too many.
+    #[error("the network is too large for functional hash version 2 (a sum would need more than {MAX_V2_OPERANDS} repeated operands)")]
+    TooLarge,
+}
+
+/// The functional hash of a network under the current [`VERSION`] (see the module doc).
 pub fn functional_digest(net: &Network) -> [u8; 32] {
+    digest_with(net, true)
+}
+
+/// The functional hash of a network under `version`.
+pub fn functional_digest_version(net: &Network, version: u32) -> Result<[u8; 32], VersionError> {
+    match version {
+        3 => Ok(digest_with(net, true)),
+        2 => {
+            let (digest, too_large) = probe(net, false);
+            if too_large {
+                return Err(VersionError::TooLarge);
+            }
+            Ok(digest)
+        }
+        _ => Err(VersionError::Unsupported { version }),
+    }
+}
+
+fn digest_with(net: &Network, scales: bool) -> [u8; 32] {
+    probe(net, scales).0
+}
+
+fn probe(net: &Network, scales: bool) -> ([u8; 32], bool) {
     // Consumers are needed only to decide whether a concatenation is ordered.
     let consumers = if net.nodes().iter().any(|n| matches!(n.op, Op::Concat)) {
         net.consumers()
     } else {
         Vec::new()
     };
-    let mut canon = Canon::with_capacity(net.len());
-    let mut value: Vec<u32> = Vec::with_capacity(net.len());
+    let mut canon = Canon::with_capacity(net.len(), scales);
+    let mut value: Vec<Value> = Vec::with_capacity(net.len());
+    let mut operands: Vec<Value> = Vec::new();
     for (id, node) in net.ids().zip(net.nodes()) {
         let v = match node.op {
             Op::Input { .. } => {
                 let sig = signature::shape(Mixer::new(SIG).word(102), node.shape).finish();
-                canon.pure(Kind::Input, sig, &[], false, node.shape)
+                Value::plain(canon.pure(Kind::Input, sig, &[], false, node.shape))
             }
             Op::Add => {
-                let ops: Vec<u32> = node.inputs.iter().map(|x| value[x.index()]).collect();
-                canon.sum(&ops, node.shape)
+                operands.clear();
+                operands.extend(node.inputs.iter().map(|x| value[x.index()]));
+                canon.sum(&operands, node.shape)
             }
             Op::Concat => {
-                let ops: Vec<u32> = node.inputs.iter().map(|x| value[x.index()]).collect();
-                if ops.iter().all(|&o| canon.is_zero(o)) {
+                operands.clear();
+                operands.extend(node.inputs.iter().map(|x| value[x.index()]));
+                if operands.iter().all(|o| canon.is_zero(o.term)) {
                     canon.zero(node.shape)
                 } else {
                     let ordered = !absorbs_forward(net, &consumers, id, 0);
-                    let sig = signature::shape(Mixer::new(SIG).word(103), node.shape).finish();
-                    canon.pure(Kind::Concat, sig, &ops, ordered, node.shape)
+                    canon.concat(&operands, ordered, node.shape)
                 }
             }
             _ => {
@@ -307,6 +580,11 @@ pub fn functional_digest(net: &Network) -> [u8; 32] {
         };
         value.push(v);
     }
-    let output = value[net.output().index()];
-    dag::digest(&canon.dag, output, b"evonas functional hash v2")
+    let output = canon.materialize(value[net.output().index()]);
+    let domain: &[u8] = if scales {
+        b"evonas functional hash v3"
+    } else {
+        b"evonas functional hash v2"
+    };
+    (dag::digest(&canon.dag, output, domain), canon.too_large)
 }

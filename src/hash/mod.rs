@@ -50,9 +50,23 @@ impl FunctionalHash {
         })
     }
 
+    /// Hashes a network with algorithm `version` (what a campaign started under an older
+    /// version keeps using, and what `cache rehash` checks stored keys with).
+    pub fn of_version(net: &Network, version: u32) -> Result<Self, functional::VersionError> {
+        Ok(FunctionalHash(Digest {
+            version,
+            bytes: functional::functional_digest_version(net, version)?,
+        }))
+    }
+
     /// The digest.
     pub fn digest(&self) -> &Digest {
         &self.0
+    }
+
+    /// The algorithm version.
+    pub fn version(&self) -> u32 {
+        self.0.version
     }
 
     /// Parses the printed form `f<version>:<64 hex digits>`.
@@ -150,7 +164,7 @@ impl schemars::JsonSchema for StructuralHash {
     }
 }
 
-/// Stored in its printed form (`f2:<hex>`); a value that does not parse is an error of the
+/// Stored in its printed form (`f3:<hex>`); a value that does not parse is an error of the
 /// record holding it, so every reader reports a damaged hash the same way (as damage).
 impl serde::Serialize for FunctionalHash {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
