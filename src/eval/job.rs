@@ -132,6 +132,8 @@ pub struct Evaluation {
     pub space: String,
     /// The genotype in the space's one-line notation.
     pub genotype: String,
+    /// The knobs and input it was decoded with.
+    pub decoded_with: crate::eval::DecodeContext,
 }
 
 /// Why a job could not be run (as opposed to a candidate that failed, which is an
@@ -166,12 +168,12 @@ pub enum JobError {
     /// The space or genotype does not decode.
     #[error(transparent)]
     Space(#[from] SpaceError),
-    /// The job's hash was made by another version of the hash algorithm.
-    #[error("the job's functional hash {job} is of hash version {}, this evonas computes version {here} (another evonas version)", job.digest().version())]
+    /// The job's hash was made by a version of the hash algorithm this build cannot compute.
+    #[error("the job's functional hash {job} is of hash version {}, this evonas computes versions {} to {here} (another evonas version)", job.digest().version(), crate::hash::functional::OLDEST)]
     HashVersion {
         /// The job's hash.
         job: FunctionalHash,
-        /// This process's hash version.
+        /// The newest hash version this build computes.
         here: u32,
     },
 }
@@ -244,8 +246,10 @@ impl Runner {
                 here: self.fingerprint,
             });
         }
+        // A campaign started under an older (still computable) version keeps its hashes.
         let here = crate::hash::functional::VERSION;
-        if job.hash.digest().version() != here {
+        let oldest = crate::hash::functional::OLDEST;
+        if !(oldest..=here).contains(&job.hash.version()) {
             return Err(JobError::HashVersion {
                 job: job.hash,
                 here,
@@ -274,6 +278,10 @@ impl Runner {
             cost: crate::ir::cost(&network),
             space: space.name().to_string(),
             genotype: space.format(&genotype)?,
+            decoded_with: crate::eval::DecodeContext {
+                knobs: *parts.knobs,
+                input: self.evaluator.input(),
+            },
         })
     }
 }

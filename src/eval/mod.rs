@@ -262,12 +262,30 @@ pub struct EvalRecord {
     pub genotype: String,
     /// Its space.
     pub space: String,
+    /// The knobs and input the genotype was decoded with (absent in records written before
+    /// hash version 3: `evonas cache rehash` then finds them in the store's campaigns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_with: Option<DecodeContext>,
     /// evonas version that wrote the record.
     pub evonas_version: String,
     /// Seconds since the Unix epoch when first written.
     pub created_unix: u64,
     /// Seconds since the Unix epoch when last updated.
     pub updated_unix: u64,
+}
+
+/// What, besides the space and the genotype, decides the network a record measured: enough to
+/// decode it again and compute its hash under another algorithm version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecodeContext {
+    /// Width and depth knobs.
+    #[serde(default, skip_serializing_if = "crate::space::Knobs::is_empty")]
+    pub knobs: crate::space::Knobs,
+    /// Input `[channels, height, width]` and class count, if the evaluator set them (training
+    /// evaluators); absent: the space's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<([u32; 3], u32)>,
 }
 
 impl EvalRecord {
@@ -289,6 +307,7 @@ impl EvalRecord {
             wall_seconds: 0.0,
             genotype,
             space: space.to_string(),
+            decoded_with: None,
             evonas_version: env!("CARGO_PKG_VERSION").to_string(),
             created_unix: now,
             updated_unix: now,
@@ -327,6 +346,48 @@ impl EvalRecord {
         }
         self.evaluations += 1;
         self.updated_unix = unix_now();
+    }
+
+    /// Folds another record of the same function into this one, as if its evaluations had been
+    /// made here (two measurements of one function are two evaluations of it): counts and
+    /// costs add up, fitness and metrics become the means weighted by evaluation counts, over
+    /// the records that have a result. Genotype, space and cost stay this record's; the curves
+    /// are the more recently updated record's.
+    pub fn merge(&mut self, other: &EvalRecord) {
+        let ok = |r: &EvalRecord| r.failure.is_none() && r.fitness.is_some();
+        match (ok(self), ok(other)) {
+            (true, true) => {
+                let (a, b) = (f64::from(self.evaluations), f64::from(other.evaluations));
+                let mean = |x: f64, y: f64| (x * a + y * b) / (a + b);
+                self.fitness = Some(mean(
+                    self.fitness.unwrap_or_default(),
+                    other.fitness.unwrap_or_default(),
+                ));
+                for (k, v) in &other.metrics {
+                    let merged = match self.metrics.get(k) {
+                        Some(mine) => mean(*mine, *v),
+                        None => *v,
+                    };
+                    self.metrics.insert(k.clone(), merged);
+                }
+            }
+            (false, true) => {
+                self.fitness = other.fitness;
+                self.metrics = other.metrics.clone();
+                self.failure = None;
+                self.failure_kind = None;
+            }
+            (_, false) => {}
+        }
+        if other.updated_unix > self.updated_unix {
+            self.curves = other.curves.clone();
+        }
+        self.evaluations += other.evaluations;
+        self.simulated_seconds += other.simulated_seconds;
+        self.wall_seconds += other.wall_seconds;
+        self.decoded_with = self.decoded_with.or(other.decoded_with);
+        self.created_unix = self.created_unix.min(other.created_unix);
+        self.updated_unix = self.updated_unix.max(other.updated_unix);
     }
 
     /// The outcome this record serves on a cache hit (no cost: hits are free).

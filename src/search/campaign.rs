@@ -73,6 +73,14 @@ pub enum SearchError {
         /// Why.
         message: String,
     },
+    /// The campaign runs under a functional-hash version this build cannot compute.
+    #[error("campaign `{name}` was started with functional hash version {version}, which this evonas cannot compute (it computes versions {} to {}); resume it with the evonas that started it", crate::hash::functional::OLDEST, crate::hash::functional::VERSION)]
+    HashVersion {
+        /// The campaign.
+        name: String,
+        /// Its hash version.
+        version: u32,
+    },
     /// Could not build the thread pool.
     #[error("cannot start {threads} evaluation threads: {message}")]
     Threads {
@@ -105,6 +113,28 @@ impl SearchError {
     }
 }
 
+/// The functional-hash version a campaign runs under: a stored campaign's own (so its history
+/// keeps one kind of hash), else the config's, else the newest.
+fn hash_version(
+    store: &Store,
+    existing: Option<&CampaignHeader>,
+    config: &CampaignConfig,
+) -> Result<u32, SearchError> {
+    use crate::hash::functional::{OLDEST, VERSION};
+    let stored = match existing {
+        Some(h) => store.campaign_hash_version(h)?,
+        None => None,
+    };
+    let version = stored.or(config.hash_version).unwrap_or(VERSION);
+    if !(OLDEST..=VERSION).contains(&version) {
+        return Err(SearchError::HashVersion {
+            name: config.name.clone(),
+            version,
+        });
+    }
+    Ok(version)
+}
+
 /// Evaluations at least this long are flushed to disk on their own, the moment they end.
 pub const SLOW_EVALUATION_SECONDS: f64 = 0.05;
 
@@ -129,6 +159,8 @@ pub struct Campaign<'a> {
     strategy: Box<dyn Strategy>,
     memo: HashMap<AnyGenotype, FunctionalHash>,
     seen: HashSet<FunctionalHash>,
+    /// The functional-hash version of every hash this campaign makes (the one it started with).
+    hash_version: u32,
     pool: rayon::ThreadPool,
     session_start: Instant,
     elapsed_before: f64,
@@ -183,6 +215,7 @@ impl<'a> Campaign<'a> {
                 message: e.to_string(),
             })?;
         let resumed = existing.is_some();
+        let hash_version = hash_version(store, existing.as_ref(), &config)?;
         let header = match existing {
             Some(h) => h,
             None => {
@@ -210,6 +243,7 @@ impl<'a> Campaign<'a> {
         }
         // The space jobs decode in: knobs and the evaluator's input shape applied.
         let space = AnySpace::clone(&*runner.space(&space_source, &config.knobs)?);
+        header.hash_version = Some(hash_version);
         header.protocol = Some(StoredProtocol {
             description: evaluator.protocol().description.clone(),
             fingerprint: protocol,
@@ -227,6 +261,7 @@ impl<'a> Campaign<'a> {
             strategy,
             memo: HashMap::new(),
             seen,
+            hash_version,
             pool,
             session_start: Instant::now(),
             elapsed_before,
@@ -318,11 +353,12 @@ impl<'a> Campaign<'a> {
                 let seen = &self.seen;
                 let known = move |h: &FunctionalHash| seen.contains(h);
                 let memo = &mut self.memo;
+                let version = self.hash_version;
                 let mut hash = |g: &AnyGenotype| -> Result<FunctionalHash, SpaceError> {
                     if let Some(h) = memo.get(g) {
                         return Ok(*h);
                     }
-                    let h = FunctionalHash::of(&space.decode(g)?);
+                    let h = FunctionalHash::of_version(&space.decode(g)?, version)?;
                     if memo.len() > 200_000 {
                         memo.clear();
                     }
@@ -548,12 +584,16 @@ impl<'a> Campaign<'a> {
                 r.add(&outcome);
                 r
             }
-            None => EvalRecord::first(
-                &outcome,
-                evaluation.cost,
-                &evaluation.space,
-                evaluation.genotype,
-            ),
+            None => {
+                let mut r = EvalRecord::first(
+                    &outcome,
+                    evaluation.cost,
+                    &evaluation.space,
+                    evaluation.genotype,
+                );
+                r.decoded_with = Some(evaluation.decoded_with);
+                r
+            }
         };
         // Under aggregation the search sees the running mean; the cost is this evaluation's.
         let served = match (&outcome, record.as_hit()) {

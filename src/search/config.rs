@@ -165,6 +165,11 @@ pub struct CampaignConfig {
     /// Round size and threads.
     #[serde(default)]
     pub parallel: ParallelConfig,
+    /// Functional-hash algorithm version (default: the newest). An older one replays a
+    /// campaign exactly as the evonas of that version ran it; a campaign keeps the version it
+    /// started with when resumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_version: Option<u32>,
 }
 
 /// Why a config is invalid.
@@ -293,6 +298,14 @@ impl CampaignConfig {
         }
         if let Err(e) = self.knobs.check() {
             return bad(format!("[knobs] {e}"));
+        }
+        if let Some(v) = self.hash_version {
+            use crate::hash::functional::{OLDEST, VERSION};
+            if !(OLDEST..=VERSION).contains(&v) {
+                return bad(format!(
+                    "`hash_version` = {v}: this evonas computes functional hash versions {OLDEST} to {VERSION}"
+                ));
+            }
         }
         if self.parallel.round_size == 0 || self.parallel.round_size > 4096 {
             return bad("[parallel] round_size must be between 1 and 4096".into());

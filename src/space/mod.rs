@@ -86,6 +86,9 @@ pub enum SpaceError {
     /// The decoded graph is invalid (a bug in a decoder or a space file's numbers).
     #[error("decoding produced an invalid network: {0}")]
     Graph(GraphError),
+    /// The network has no functional hash of the version asked for.
+    #[error("cannot hash the network: {0}")]
+    Hash(#[from] crate::hash::functional::VersionError),
 }
 
 impl From<GraphError> for SpaceError {

@@ -244,6 +244,10 @@ pub struct CampaignHeader {
     /// How candidates are evaluated (set when a session starts; absent in older stores).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<StoredProtocol>,
+    /// The functional-hash version the campaign runs under (absent in campaigns started before
+    /// hash version 3: see [`Store::campaign_hash_version`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash_version: Option<u32>,
 }
 
 impl CampaignHeader {
@@ -272,6 +276,7 @@ impl CampaignHeader {
             created_unix: now,
             updated_unix: now,
             protocol: None,
+            hash_version: None,
         }
     }
 }
@@ -400,6 +405,20 @@ pub enum Event {
     },
 }
 
+impl Event {
+    /// The functional hash the event is about, if any.
+    pub fn hash(&self) -> Option<&FunctionalHash> {
+        match self {
+            Event::Proposed { hash, .. }
+            | Event::Evaluated { hash, .. }
+            | Event::CacheHit { hash, .. }
+            | Event::Failed { hash, .. }
+            | Event::AgedOut { hash, .. } => Some(hash),
+            Event::Session { .. } | Event::Interrupted | Event::Finished { .. } => None,
+        }
+    }
+}
+
 fn header_key(name: &str) -> Vec<u8> {
     format!("c/{name}").into_bytes()
 }
@@ -480,6 +499,23 @@ impl Store {
             out.push(self.decode(&label, &v)?);
         }
         Ok(out)
+    }
+
+    /// The functional-hash version campaign `h` runs under: the header's, or, for a campaign
+    /// started before headers recorded it, the version of the first hash in its journal or
+    /// in-flight round; None if it has none yet (any version continues it consistently).
+    pub fn campaign_hash_version(&self, h: &CampaignHeader) -> Result<Option<u32>> {
+        if let Some(v) = h.hash_version {
+            return Ok(Some(v));
+        }
+        for (_, e) in self.journal(&h.name)? {
+            if let Some(hash) = e.hash() {
+                return Ok(Some(hash.version()));
+            }
+        }
+        Ok(self
+            .inflight(&h.name)?
+            .and_then(|i| i.candidates.first().map(|c| c.hash.version())))
     }
 
     /// The in-flight round of a campaign, if any.
