@@ -79,8 +79,29 @@ pub enum CacheCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Remove entries keyed by an older hash-algorithm version (never hit again).
+    /// Remove entries keyed by an older hash-algorithm version (never hit again by new
+    /// campaigns). Entries an unfinished campaign of that version still reads are kept. Run
+    /// `cache rehash` first to carry older entries forward instead of deleting them.
     Gc {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Carry entries keyed by an older functional-hash version forward to the current one.
+    ///
+    /// Each entry's genotype is decoded again (with the knobs and input of the campaigns in
+    /// this store, or those the entry records) and must reproduce its own key under the old
+    /// version before it moves. Entries whose functions the new version finds equal are merged
+    /// (their evaluations add up, fitness and metrics become the weighted means). Entries that
+    /// an unfinished older-version campaign still reads stay where they are (finish it, then
+    /// rehash again); entries that cannot be rehashed stay under their old key and are listed.
+    /// One atomic write; a second run changes nothing.
+    Rehash {
+        /// Report what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the report as JSON (every unrehashable entry listed).
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArgs,
     },

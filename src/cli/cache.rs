@@ -1,4 +1,4 @@
-//! `evonas cache`: statistics, export, import and cleaning of the evaluation cache.
+//! `evonas cache`: statistics, export, import, rehashing and cleaning of the evaluation cache.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,6 +17,7 @@ pub enum Action {
     Export { out: Option<PathBuf> },
     Import { file: PathBuf, overwrite: bool },
     Gc,
+    Rehash { dry_run: bool, json: bool },
 }
 
 /// `evonas cache`: the subcommand and the store it works on.
@@ -36,6 +37,11 @@ impl Request {
                 store,
             } => (Action::Import { file, overwrite }, store),
             CacheCommand::Gc { store } => (Action::Gc, store),
+            CacheCommand::Rehash {
+                dry_run,
+                json,
+                store,
+            } => (Action::Rehash { dry_run, json }, store),
         };
         Request {
             action,
@@ -84,10 +90,69 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
             let n = store.cache_import(&entries, overwrite)?;
             println!("imported {n} of {} entries", entries.len());
         }
+        Action::Rehash { dry_run, json } => {
+            let report = evonas::search::rehash::rehash(&store, dry_run)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_rehash(&report);
+            }
+        }
         Action::Gc => {
-            let n = store.cache_gc()?;
-            println!("removed {n} stale entries");
+            let (removed, kept) = store.cache_gc()?;
+            println!("removed {removed} stale entries");
+            if kept > 0 {
+                println!(
+                    "kept {kept} older-version entries that unfinished campaigns still read (finish them, then gc again)"
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How many unrehashable entries the text report shows per reason (`--json` lists all).
+const EXAMPLES: usize = 3;
+
+fn print_rehash(r: &evonas::search::rehash::Report) {
+    let v = r.version;
+    let verb = if r.dry_run { "would rehash" } else { "rehashed" };
+    println!(
+        "{verb} the cache to functional hash version {v}: {} entries before, {} after",
+        r.records_before, r.records_after
+    );
+    println!("  moved:  {} (under their version-{v} key)", r.moved);
+    println!(
+        "  merged: {} into {} (functions version {v} finds equal; their evaluations add up)",
+        r.merged, r.merged_into
+    );
+    println!("  already version {v}: {}", r.current);
+    for k in &r.kept {
+        println!(
+            "  kept:   {} under version {} that unfinished campaign `{}` reads (finish it, then rehash again)",
+            k.records, k.version, k.campaign
+        );
+    }
+    if !r.unrehashable.is_empty() {
+        println!(
+            "  could not rehash {} (left under their old keys):",
+            r.unrehashable.len()
+        );
+        // Grouped by reason, a few examples each.
+        let mut by_reason: std::collections::BTreeMap<&str, Vec<_>> = Default::default();
+        for u in &r.unrehashable {
+            by_reason.entry(u.reason.as_str()).or_default().push(u);
+        }
+        for (reason, list) in by_reason {
+            println!("    {}: {reason}, e.g.", list.len());
+            for u in list.iter().take(EXAMPLES) {
+                println!("      {} {} {}", u.key.hash, u.space, u.genotype);
+            }
+        }
+        println!("    (--json lists every one)");
+    }
+    println!(
+        "evaluations: {} before, {} after",
+        r.evaluations_before, r.evaluations_after
+    );
 }

@@ -69,6 +69,20 @@ impl SpaceSource {
     }
 }
 
+/// The space candidates of `source` decode in under `knobs`, for an evaluator's `input` shape
+/// and class count (None: the space's own).
+pub fn decoding_space(
+    source: &SpaceSource,
+    knobs: &Knobs,
+    input: Option<([u32; 3], u32)>,
+) -> Result<AnySpace, SpaceError> {
+    let space = source.load()?.with_knobs(knobs);
+    Ok(match input {
+        Some((input, classes)) => space.with_io(input, classes),
+        None => space,
+    })
+}
+
 /// One evaluation to perform, owned and serialisable.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -219,11 +233,7 @@ impl Runner {
         {
             return Ok(Arc::clone(s));
         }
-        let mut space = source.load()?.with_knobs(knobs);
-        if let Some((input, classes)) = self.evaluator.input() {
-            space = space.with_io(input, classes);
-        }
-        let space = Arc::new(space);
+        let space = Arc::new(decoding_space(source, knobs, self.evaluator.input())?);
         spaces.insert((source.clone(), *knobs), Arc::clone(&space));
         Ok(space)
     }

@@ -189,6 +189,25 @@ pub struct Entry {
     pub record: EvalRecord,
 }
 
+/// Records an unfinished campaign reads: its hash version, under its protocol (every protocol
+/// for a campaign stored before protocols were).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Pin {
+    /// The campaign.
+    pub campaign: String,
+    /// Its functional-hash version.
+    pub version: u32,
+    /// Its protocol fingerprint, if stored.
+    pub protocol: Option<Fingerprint>,
+}
+
+impl Pin {
+    /// Whether the record under `key` is one the campaign may look up.
+    pub fn holds(&self, key: &CacheKey) -> bool {
+        key.hash.version() == self.version && self.protocol.is_none_or(|p| p == key.protocol)
+    }
+}
+
 /// Summary of the cache.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Stats {
@@ -287,20 +306,58 @@ impl Store {
         Ok(written)
     }
 
-    /// Removes entries keyed by an older hash-algorithm version (they can never be hit again).
-    pub fn cache_gc(&self) -> Result<u64> {
+    /// Removes entries keyed by an older hash-algorithm version that no unfinished campaign
+    /// reads (new campaigns never hit them). Returns (removed, kept for unfinished campaigns).
+    pub fn cache_gc(&self) -> Result<(u64, u64)> {
+        let pins = self.cache_pins()?;
         let mut commit = Commit::new();
-        let mut removed = 0;
+        let (mut removed, mut kept) = (0, 0);
         for (k, _) in self.kv_scan("evals", b"")? {
-            let current = CacheKey::from_bytes(&k)
-                .is_some_and(|key| key.hash.digest().version() == crate::hash::functional::VERSION);
-            if !current {
-                commit.remove(TreeId::Evals, k.to_vec());
-                removed += 1;
+            let key = CacheKey::from_bytes(&k);
+            if key.is_some_and(|key| key.hash.version() == crate::hash::functional::VERSION) {
+                continue;
             }
+            if key.is_some_and(|key| pins.iter().any(|p| p.holds(&key))) {
+                kept += 1;
+                continue;
+            }
+            commit.remove(TreeId::Evals, k.to_vec());
+            removed += 1;
         }
         self.commit("", &commit)?;
-        Ok(removed)
+        Ok((removed, kept))
+    }
+
+    /// What unfinished campaigns may still look up: records under their hash version and
+    /// protocol must stay where they are, or a resumed campaign would miss its own results
+    /// and take another path.
+    pub fn cache_pins(&self) -> Result<Vec<Pin>> {
+        let mut pins = Vec::new();
+        for h in self.campaigns()? {
+            if h.state == super::campaign::CampaignState::Finished {
+                continue;
+            }
+            if let Some(version) = self.campaign_hash_version(&h)? {
+                pins.push(Pin {
+                    campaign: h.name.clone(),
+                    version,
+                    protocol: h.protocol.as_ref().map(|p| p.fingerprint),
+                });
+            }
+        }
+        Ok(pins)
+    }
+
+    /// Removes `remove` and writes `put` in one atomic write (a crash leaves all or nothing).
+    pub fn cache_replace(&self, remove: &[CacheKey], put: &[Entry]) -> Result<()> {
+        let mut commit = Commit::new();
+        for key in remove {
+            commit.remove(TreeId::Evals, key.to_bytes());
+        }
+        for e in put {
+            commit.put(TreeId::Evals, e.key.to_bytes(), &e.record);
+        }
+        self.commit("", &commit)
     }
 }
 
