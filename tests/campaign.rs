@@ -575,6 +575,29 @@ fn bad_campaign_configs_are_named() {
             && err.contains("[knobs] channels = 100000: must be between 1 and 4096"),
         "{err}"
     );
+    // A hash version this build cannot compute.
+    let err = search_fails(
+        "hash.toml",
+        "name = \"x\"\nspace = \"nb201\"\nhash_version = 9\n[strategy]\nkind = \"random\"\n[budget]\nevaluations = 1\n[evaluator]\nkind = \"mock\"\n",
+    );
+    assert!(
+        err.contains("hash.toml")
+            && err.contains(
+                "`hash_version` = 9: this evonas computes functional hash versions 2 to 3"
+            ),
+        "{err}"
+    );
+    // An older one that it can: the campaign's hashes are of that version.
+    let cfg = write(
+        &dir,
+        "v2.toml",
+        "name = \"v2\"\nspace = \"nb201\"\nhash_version = 2\n[strategy]\nkind = \"random\"\n[budget]\nevaluations = 3\n[evaluator]\nkind = \"mock\"\n",
+    );
+    run_search(&cfg, &store);
+    assert!(status(&store, "v2")["best"]["functional_hash"]
+        .as_str()
+        .unwrap()
+        .starts_with("f2:"));
 }
 
 fn cache_policies_off_aggregate_and_forgetful(table: &Eval) {

@@ -373,6 +373,10 @@ pub struct HashArgs {
     /// Input: one architecture per line (document or native notation); `-` or nothing
     /// reads stdin.
     pub file: Option<PathBuf>,
+    /// Functional-hash algorithm version (default: the newest; an older one reproduces the
+    /// hashes an older evonas printed and stored).
+    #[arg(long, value_name = "N")]
+    pub hash_version: Option<u32>,
 }
 
 #[derive(clap::Args, Debug)]

@@ -116,7 +116,11 @@ const EXAMPLES: usize = 3;
 
 fn print_rehash(r: &evonas::search::rehash::Report) {
     let v = r.version;
-    let verb = if r.dry_run { "would rehash" } else { "rehashed" };
+    let verb = if r.dry_run {
+        "would rehash"
+    } else {
+        "rehashed"
+    };
     println!(
         "{verb} the cache to functional hash version {v}: {} entries before, {} after",
         r.records_before, r.records_after

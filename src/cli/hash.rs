@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use evonas::hash::{functional, FunctionalHash, StructuralHash};
 use evonas::space::AnySpace;
 
 use super::args::HashArgs;
@@ -14,6 +15,7 @@ pub struct Request {
     /// Needed only for native notation; documents name their own space.
     space: Option<AnySpace>,
     file: Option<PathBuf>,
+    version: u32,
 }
 
 impl Request {
@@ -21,6 +23,7 @@ impl Request {
         Ok(Request {
             space: a.space.as_deref().map(AnySpace::load).transpose()?,
             file: a.file,
+            version: a.hash_version.unwrap_or(functional::VERSION),
         })
     }
 }
@@ -30,7 +33,8 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
     // Buffered: inputs of thousands of lines are common (e.g. a whole sampled space).
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for a in archs {
-        let (f, s) = evonas::hash::hash(&a.network);
+        let f = FunctionalHash::of_version(&a.network, r.version)?;
+        let s = StructuralHash::of(&a.network);
         writeln!(out, "{f}\t{s}\t{}", a.source)?;
     }
     out.flush()?;

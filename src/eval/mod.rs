@@ -415,3 +415,60 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn done(fitness: f64, acc: f64, seconds: f64) -> Outcome {
+        Outcome::Done {
+            fitness,
+            metrics: BTreeMap::from([("acc".to_string(), acc)]),
+            curves: BTreeMap::new(),
+            simulated_seconds: seconds,
+            wall_seconds: 0.0,
+        }
+    }
+
+    fn record(outcomes: &[Outcome]) -> EvalRecord {
+        let cost = crate::ir::Cost {
+            params: 10,
+            flops: 20,
+        };
+        let mut r = EvalRecord::first(&outcomes[0], cost, "nb201", "g".into());
+        for o in &outcomes[1..] {
+            r.add(o);
+        }
+        r
+    }
+
+    #[test]
+    fn merging_two_records_is_evaluating_one_function_in_both_places() {
+        // 2 evaluations (mean 10) + 1 evaluation (40) = 3 evaluations of mean 20.
+        let mut a = record(&[done(5.0, 1.0, 1.0), done(15.0, 3.0, 1.0)]);
+        let b = record(&[done(40.0, 8.0, 2.0)]);
+        a.merge(&b);
+        assert_eq!(a.evaluations, 3);
+        assert_eq!(a.fitness, Some(20.0));
+        assert_eq!(a.metrics["acc"], 4.0);
+        assert_eq!(a.simulated_seconds, 4.0);
+        assert_eq!(a, {
+            let mut all = record(&[
+                done(5.0, 1.0, 1.0),
+                done(15.0, 3.0, 1.0),
+                done(40.0, 8.0, 2.0),
+            ]);
+            all.created_unix = a.created_unix;
+            all.updated_unix = a.updated_unix;
+            all
+        });
+        // A failed record adds its evaluations but not a result; a result beats a failure.
+        let failed = record(&[Outcome::failed(FailureKind::Diverged, "nan")]);
+        let mut c = a.clone();
+        c.merge(&failed);
+        assert_eq!((c.evaluations, c.fitness, c.failure.clone()), (4, Some(20.0), None));
+        let mut d = failed.clone();
+        d.merge(&a);
+        assert_eq!((d.evaluations, d.fitness, d.failure), (4, Some(20.0), None));
+    }
+}

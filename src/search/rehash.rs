@@ -119,7 +119,10 @@ pub fn rehash(store: &Store, dry_run: bool) -> Result<Report, SearchError> {
         version: VERSION,
         dry_run,
         records_before: entries.len() as u64,
-        evaluations_before: entries.iter().map(|e| u64::from(e.record.evaluations)).sum(),
+        evaluations_before: entries
+            .iter()
+            .map(|e| u64::from(e.record.evaluations))
+            .sum(),
         ..Report::default()
     };
     // Current records, by key: the targets older ones may merge into.
@@ -281,10 +284,7 @@ fn new_key(
         if space.name() != record.space {
             continue;
         }
-        let Ok(net) = space
-            .parse(&record.genotype)
-            .and_then(|g| space.decode(&g))
-        else {
+        let Ok(net) = space.parse(&record.genotype).and_then(|g| space.decode(&g)) else {
             continue;
         };
         decoded_any = true;
