@@ -1,6 +1,8 @@
 //! Lists functional classes that join several structural classes in a finite space, with a few
 //! examples, and checks that every functional class has one parameter count and one FLOP count
-//! (a necessary condition for the merges to be real). Usage: `merges SPACE [EXAMPLES]`.
+//! (a necessary condition for the merges to be real). Then the same for the classes hash
+//! version 3 joins that version 2 kept apart (rule 8, positive scales).
+//! Usage: `merges SPACE [EXAMPLES]`.
 use std::collections::HashMap;
 
 use evonas::hash::{FunctionalHash, StructuralHash};
@@ -13,14 +15,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let examples: usize = std::env::args().nth(2).map_or(Ok(5), |s| s.parse())?;
     let space = AnySpace::load(&name)?;
     let all: Vec<_> = space.enumerate().ok_or("finite spaces only")?.collect();
-    let rows: Vec<(FunctionalHash, StructuralHash, u64, u64, usize)> = all
+    let rows: Vec<(
+        FunctionalHash,
+        StructuralHash,
+        u64,
+        u64,
+        usize,
+        FunctionalHash,
+    )> = all
         .par_iter()
         .enumerate()
         .map(|(i, g)| {
             let net = space.decode(g).expect("enumerated genotypes decode");
             let c = cost(&net);
             let (f, s) = evonas::hash::hash(&net);
-            (f, s, c.params, c.flops, i)
+            let v2 = FunctionalHash::of_version(&net, 2).expect("version 2 is computable");
+            (f, s, c.params, c.flops, i, v2)
         })
         .collect();
     let mut classes: HashMap<FunctionalHash, Vec<usize>> = HashMap::new();
@@ -61,6 +71,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{name}: {} encodings, {} functional classes, {multi_struct} of them join several structural classes, {inconsistent} have more than one (params, FLOPs)",
         rows.len(),
+        classes.len()
+    );
+    // Rule 8: the classes of version 3 that join several classes of version 2.
+    let v2_classes: std::collections::HashSet<_> = rows.iter().map(|r| r.5).collect();
+    let (mut joined, mut joined_inconsistent, mut shown) = (0, 0, 0);
+    for members in classes.values() {
+        let mut v2: Vec<_> = members.iter().map(|&k| rows[k].5).collect();
+        v2.sort();
+        v2.dedup();
+        if v2.len() < 2 {
+            continue;
+        }
+        joined += 1;
+        let costs: std::collections::HashSet<_> =
+            members.iter().map(|&k| (rows[k].2, rows[k].3)).collect();
+        joined_inconsistent += usize::from(costs.len() > 1);
+        if shown < examples {
+            shown += 1;
+            println!("version-3 class joining {} version-2 classes:", v2.len());
+            let mut seen = Vec::new();
+            for &k in members {
+                if !seen.contains(&rows[k].5) {
+                    seen.push(rows[k].5);
+                    println!(
+                        "  params {:>9}  {}",
+                        rows[k].2,
+                        space.format(&all[rows[k].4])?
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "{name}: version 2 gives {} functional classes, version 3 {}; {joined} version-3 classes join several version-2 classes, {joined_inconsistent} of them with more than one (params, FLOPs)",
+        v2_classes.len(),
         classes.len()
     );
     Ok(())

@@ -106,8 +106,12 @@ fn a_runner_refuses_jobs_it_would_answer_wrongly() {
     let mut other_hash = job.clone();
     other_hash.hash = FunctionalHash::from_parts(1, *hash.digest().bytes());
     let e = runner.run(&other_hash).unwrap_err();
-    assert!(matches!(e, JobError::HashVersion { here: 2, .. }), "{e}");
+    assert!(matches!(e, JobError::HashVersion { here: 3, .. }), "{e}");
     assert!(e.to_string().contains("is of hash version 1"), "{e}");
+    // An older version this build still computes is fine (a campaign started under it).
+    let mut v2 = job.clone();
+    v2.hash = FunctionalHash::of_version(&space.decode(&genotype).unwrap(), 2).unwrap();
+    assert!(runner.run(&v2).is_ok());
 
     let mut other_protocol = job.clone();
     other_protocol
@@ -163,4 +167,34 @@ fn a_job_carries_a_space_file_by_its_text() {
     ));
     let e = SpaceSource::of("no-such-space").unwrap_err();
     assert!(e.to_string().contains("nb201"), "{e}");
+}
+
+/// A campaign resumes under the hash version it started with, or, if this build cannot
+/// compute that version, refuses with a message that says so (and changes nothing).
+#[test]
+fn a_campaign_of_a_hash_version_this_build_cannot_compute_is_refused() {
+    let config = CampaignConfig::parse(CONFIG, "<test>").unwrap();
+    let store = Store::temporary().unwrap();
+    {
+        // Stopped at once: a header, no rounds.
+        let mut campaign = Campaign::open(&store, config.clone(), CONFIG).unwrap();
+        assert_eq!(
+            campaign.header().hash_version,
+            Some(evonas::hash::functional::VERSION)
+        );
+        campaign.run(&AtomicBool::new(true), &mut |_| {}).unwrap();
+    }
+    let mut header = store.campaign("jobs").unwrap().unwrap();
+    header.hash_version = Some(1);
+    let mut c = evonas::store::Commit::new();
+    c.put_header(&header);
+    store.commit("jobs", &c).unwrap();
+    let e = Campaign::resume(&store, "jobs").err().expect("refused");
+    assert!(
+        e.to_string().contains(
+            "campaign `jobs` was started with functional hash version 1, which this evonas cannot compute"
+        ),
+        "{e}"
+    );
+    assert_eq!(store.campaign("jobs").unwrap().unwrap(), header);
 }

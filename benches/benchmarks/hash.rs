@@ -32,6 +32,17 @@ fn hashes(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
+        // The previous version in the same run: what rule 8 (positive scales) costs.
+        group.bench_function(format!("{name}/functional-v2"), |b| {
+            b.iter_batched(
+                || {
+                    i = (i + 1) % nets.len();
+                    &nets[i]
+                },
+                |n| FunctionalHash::of_version(n, 2),
+                BatchSize::SmallInput,
+            )
+        });
         group.bench_function(format!("{name}/structural"), |b| {
             b.iter_batched(
                 || {

@@ -466,7 +466,10 @@ mod tests {
         let failed = record(&[Outcome::failed(FailureKind::Diverged, "nan")]);
         let mut c = a.clone();
         c.merge(&failed);
-        assert_eq!((c.evaluations, c.fitness, c.failure.clone()), (4, Some(20.0), None));
+        assert_eq!(
+            (c.evaluations, c.fitness, c.failure.clone()),
+            (4, Some(20.0), None)
+        );
         let mut d = failed.clone();
         d.merge(&a);
         assert_eq!((d.evaluations, d.fitness, d.failure), (4, Some(20.0), None));
