@@ -76,6 +76,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Rule 8: the classes of version 3 that join several classes of version 2.
     let v2_classes: std::collections::HashSet<_> = rows.iter().map(|r| r.5).collect();
     let (mut joined, mut joined_inconsistent, mut shown) = (0, 0, 0);
+    // Costs of each version-2 class, to tell rule 8's own disagreements from the zero-input
+    // convention's (a version-2 class that already had several costs).
+    let mut v2_costs: HashMap<FunctionalHash, std::collections::HashSet<(u64, u64)>> =
+        HashMap::new();
+    for r in &rows {
+        v2_costs.entry(r.5).or_default().insert((r.2, r.3));
+    }
+    let mut introduced = 0;
     for members in classes.values() {
         let mut v2: Vec<_> = members.iter().map(|&k| rows[k].5).collect();
         v2.sort();
@@ -87,6 +95,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let costs: std::collections::HashSet<_> =
             members.iter().map(|&k| (rows[k].2, rows[k].3)).collect();
         joined_inconsistent += usize::from(costs.len() > 1);
+        introduced += usize::from(costs.len() > 1 && v2.iter().all(|h| v2_costs[h].len() == 1));
         if shown < examples {
             shown += 1;
             println!("version-3 class joining {} version-2 classes:", v2.len());
@@ -104,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{name}: version 2 gives {} functional classes, version 3 {}; {joined} version-3 classes join several version-2 classes, {joined_inconsistent} of them with more than one (params, FLOPs)",
+        "{name}: version 2 gives {} functional classes, version 3 {}; {joined} version-3 classes join several version-2 classes, {joined_inconsistent} of them with more than one (params, FLOPs), {introduced} of those joining version-2 classes that each had one",
         v2_classes.len(),
         classes.len()
     );

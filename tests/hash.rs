@@ -459,6 +459,16 @@ fn nb201_classes_refine_and_coarsen_nas_bench_201_form_only_where_justified() {
         }
     }
     assert_eq!(split, 430);
+    // Coarser: functional classes that join several of NAS-Bench-201's classes (792 under
+    // hash version 2 as well).
+    let mut forms_of: HashMap<FunctionalHash, std::collections::HashSet<&String>> = HashMap::new();
+    for (form, members) in &by_unique {
+        for (f, _) in members {
+            forms_of.entry(*f).or_default().insert(form);
+        }
+    }
+    let coarser = forms_of.values().filter(|forms| forms.len() > 1).count();
+    assert_eq!(coarser, 792);
 }
 
 const GOLDEN: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/hashes.tsv");
