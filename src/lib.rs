@@ -64,6 +64,7 @@ pub mod fidelity;
 pub mod hash;
 pub mod hex;
 pub mod ir;
+pub mod limits;
 pub(crate) mod mix;
 pub mod report;
 pub mod search;

@@ -10,6 +10,7 @@ mod cli;
 mod compat;
 mod data;
 mod export;
+mod fuzz_corpus;
 mod hash;
 mod jobs;
 mod memory;

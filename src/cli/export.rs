@@ -112,7 +112,7 @@ fn campaign_documents(
         Ok(store) => Ok(export::export(&store, name, selection)?),
         Err(StoreError::InUse { .. }) => {
             let path = files::best_path(dir.path(), name);
-            let text = std::fs::read_to_string(&path).with_context(|| {
+            let text = evonas::limits::read_text(&path).with_context(|| {
                 format!(
                     "store {dir} is in use by a running campaign and {} is missing",
                     path.display()

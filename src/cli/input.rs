@@ -2,7 +2,6 @@
 //! pretty-printed one) or genotypes in a space's native notation. Errors name the input and
 //! the architecture's position in it, since inputs are often long pipelines.
 
-use std::io::Read;
 use std::path::Path;
 
 use anyhow::{bail, Context};
@@ -14,15 +13,18 @@ use evonas::space::{AnySpace, ArchDocument};
 pub fn read_input(file: Option<&Path>) -> anyhow::Result<(String, String)> {
     match file {
         Some(p) if p.as_os_str() != "-" => {
-            let text = std::fs::read_to_string(p)
+            let text = evonas::limits::read_text(p)
                 .with_context(|| format!("cannot read {}", p.display()))?;
             Ok((text, p.display().to_string()))
         }
         _ => {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .context("cannot read stdin")?;
+            let bytes = evonas::limits::read_capped(
+                std::io::stdin().lock(),
+                evonas::limits::Input::Text,
+                "stdin",
+            )
+            .context("cannot read stdin")?;
+            let text = String::from_utf8(bytes).context("stdin is not UTF-8 text")?;
             Ok((text, "stdin".to_string()))
         }
     }

@@ -43,7 +43,7 @@ impl Request {
         };
         let (mut config, file_knobs) = match &a.config {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
+                let text = evonas::limits::read_text(p)
                     .with_context(|| format!("cannot read {}", p.display()))?;
                 let (mut c, k) = protocol_from(&text, &p.display().to_string())?;
                 c.resolve_relative_to(p.parent().unwrap_or(Path::new(".")));

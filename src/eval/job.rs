@@ -44,7 +44,7 @@ impl SpaceSource {
         if BUILTIN.iter().any(|(n, _)| *n == name_or_path) {
             return Ok(SpaceSource::Builtin(name_or_path.to_string()));
         }
-        match std::fs::read_to_string(name_or_path) {
+        match crate::limits::read_text(std::path::Path::new(name_or_path)) {
             Ok(text) => Ok(SpaceSource::Toml {
                 name: name_or_path.to_string(),
                 text,

@@ -100,13 +100,19 @@ pub enum TableError {
     Config(String),
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Row {
-    valid: f64,
-    epoch_seconds: f64,
-    test_c10: f64,
-    test_c100: f64,
-    test_im16: f64,
+/// One cell's figures, as the two table files give them (all finite).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Row {
+    /// `cifar10-valid` validation accuracy.
+    pub valid: f64,
+    /// Training seconds per epoch.
+    pub epoch_seconds: f64,
+    /// CIFAR-10 test accuracy.
+    pub test_c10: f64,
+    /// CIFAR-100 test accuracy.
+    pub test_c100: f64,
+    /// ImageNet16-120 test accuracy.
+    pub test_im16: f64,
 }
 
 /// One row as the evaluator reads it.
@@ -129,10 +135,11 @@ pub struct Nb201Table {
 }
 
 fn read(path: &Path) -> Result<(String, Vec<u8>), TableError> {
-    let bytes = std::fs::read(path).map_err(|source| TableError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes =
+        crate::limits::read(path, crate::limits::Input::Text).map_err(|source| TableError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     let text = String::from_utf8(bytes.clone()).map_err(|_| TableError::Malformed {
         path: path.to_path_buf(),
         line: 0,
@@ -170,14 +177,14 @@ impl Columns {
     }
 }
 
-/// Reads a CSV file, finds the named columns, and calls `each` with the 1-based line number and
-/// those columns of every non-empty data row. Returns the file's bytes (for the digest).
-fn read_rows(
+/// Finds the named columns of CSV `text` (read from `path`, for messages) and calls `each` with
+/// the 1-based line number and those columns of every non-empty data row.
+fn rows_of(
+    text: &str,
     path: &Path,
     names: &[&str],
     mut each: impl FnMut(usize, &[&str]) -> Result<(), TableError>,
-) -> Result<Vec<u8>, TableError> {
-    let (text, bytes) = read(path)?;
+) -> Result<(), TableError> {
     let mut lines = text.lines();
     let cols = Columns::find(lines.next().unwrap_or_default(), names, path)?;
     for (i, line) in lines.enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -189,7 +196,48 @@ fn read_rows(
         })?;
         each(n, &f)?;
     }
-    Ok(bytes)
+    Ok(())
+}
+
+/// The rows of the two table files (their texts, and paths for messages): every cell of the test
+/// file must be in the validation file.
+pub fn parse_tables(
+    valid: &str,
+    valid_path: &Path,
+    test: &str,
+    test_path: &Path,
+) -> Result<HashMap<String, Row>, TableError> {
+    let mut rows: HashMap<String, Row> = HashMap::with_capacity(16_000);
+    rows_of(
+        valid,
+        valid_path,
+        &["arch_str", "valid-accuracy", "train-per-time"],
+        |n, f| {
+            let row = rows.entry(f[0].to_string()).or_default();
+            row.valid = number(f[1], valid_path, n, "valid-accuracy")?;
+            row.epoch_seconds = number(f[2], valid_path, n, "train-per-time")?;
+            Ok(())
+        },
+    )?;
+    rows_of(
+        test,
+        test_path,
+        &["arch", "cifar10_test", "cifar100_test", "imagenet16_test"],
+        |n, f| {
+            let Some(row) = rows.get_mut(f[0]) else {
+                return Err(TableError::Malformed {
+                    path: test_path.to_path_buf(),
+                    line: n,
+                    message: format!("cell `{}` is not in {VALID_FILE}", f[0]),
+                });
+            };
+            row.test_c10 = number(f[1], test_path, n, "cifar10_test")?;
+            row.test_c100 = number(f[2], test_path, n, "cifar100_test")?;
+            row.test_im16 = number(f[3], test_path, n, "imagenet16_test")?;
+            Ok(())
+        },
+    )?;
+    Ok(rows)
 }
 
 fn number(s: &str, path: &Path, line: usize, what: &str) -> Result<f64, TableError> {
@@ -219,36 +267,11 @@ impl Nb201Table {
                 config.sim_epochs
             )));
         }
-        let mut rows: HashMap<String, Row> = HashMap::with_capacity(16_000);
         let valid_path = config.path.join(VALID_FILE);
-        let valid_bytes = read_rows(
-            &valid_path,
-            &["arch_str", "valid-accuracy", "train-per-time"],
-            |n, f| {
-                let row = rows.entry(f[0].to_string()).or_default();
-                row.valid = number(f[1], &valid_path, n, "valid-accuracy")?;
-                row.epoch_seconds = number(f[2], &valid_path, n, "train-per-time")?;
-                Ok(())
-            },
-        )?;
         let test_path = config.path.join(TEST_FILE);
-        let test_bytes = read_rows(
-            &test_path,
-            &["arch", "cifar10_test", "cifar100_test", "imagenet16_test"],
-            |n, f| {
-                let Some(row) = rows.get_mut(f[0]) else {
-                    return Err(TableError::Malformed {
-                        path: test_path.clone(),
-                        line: n,
-                        message: format!("cell `{}` is not in {VALID_FILE}", f[0]),
-                    });
-                };
-                row.test_c10 = number(f[1], &test_path, n, "cifar10_test")?;
-                row.test_c100 = number(f[2], &test_path, n, "cifar100_test")?;
-                row.test_im16 = number(f[3], &test_path, n, "imagenet16_test")?;
-                Ok(())
-            },
-        )?;
+        let (valid, valid_bytes) = read(&valid_path)?;
+        let (test, test_bytes) = read(&test_path)?;
+        let rows = parse_tables(&valid, &valid_path, &test, &test_path)?;
         if rows.is_empty() {
             return Err(TableError::Malformed {
                 path: valid_path,

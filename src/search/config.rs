@@ -241,7 +241,7 @@ impl CampaignConfig {
     /// Reads and parses a config file; relative evaluator paths that do not exist from the
     /// current directory are taken relative to the file's folder.
     pub fn load_with(path: &Path, registry: &Registry) -> Result<(Self, String), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = crate::limits::read_text(path).map_err(|source| ConfigError::Io {
             path: path.to_path_buf(),
             source,
         })?;

@@ -475,7 +475,7 @@ impl AnySpace {
         }
         let path = Path::new(name_or_path);
         if path.extension().is_some_and(|e| e == "toml") || path.exists() {
-            let text = std::fs::read_to_string(path).map_err(|e| SpaceError::Config {
+            let text = crate::limits::read_text(path).map_err(|e| SpaceError::Config {
                 source_name: name_or_path.to_string(),
                 message: format!("cannot read the file: {e}"),
             })?;

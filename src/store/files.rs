@@ -97,7 +97,7 @@ pub fn read_statuses(
     paths.sort();
     let mut out = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let text = crate::limits::read_text(&path).map_err(io_err(&path))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| FileError::Format {
             origin: path.display().to_string(),
             line: e.line(),

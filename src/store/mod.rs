@@ -154,6 +154,31 @@ fn io_err(dir: &Path, e: impl std::fmt::Display) -> StoreError {
     }
 }
 
+/// A database error of the store in `dir`, said as a sentence (sled prints I/O errors in Rust's
+/// debug form).
+fn db_err(dir: &Path, e: sled::Error) -> StoreError {
+    io_err(dir, sled_message(&e))
+}
+
+/// What a sled error means, with what to do about it where that is known.
+fn sled_message(e: &sled::Error) -> String {
+    match e {
+        sled::Error::Io(io) => io_message(io),
+        other => other.to_string(),
+    }
+}
+
+/// An I/O error as a sentence; a full disk says what to do.
+pub(crate) fn io_message(io: &std::io::Error) -> String {
+    if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) {
+        "the disk is full (no space left on device). Everything committed before is intact: \
+         free some space (or copy the store folder to a disk with room) and resume the campaign"
+            .into()
+    } else {
+        format!("input/output error: {io}")
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the durable store in `dir`.
     pub fn open(dir: &Path) -> Result<Store> {
@@ -225,9 +250,9 @@ impl Store {
     }
 
     fn with_db(db: sled::Db, dir: &Path, durable: bool) -> Result<Store> {
-        let tree = |name: &str| db.open_tree(name).map_err(|e| io_err(dir, e));
+        let tree = |name: &str| db.open_tree(name).map_err(|e| db_err(dir, e));
         let meta = tree("meta")?;
-        match meta.get(b"schema").map_err(|e| io_err(dir, e))? {
+        match meta.get(b"schema").map_err(|e| db_err(dir, e))? {
             Some(v) => {
                 let bytes: [u8; 4] = v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
                     dir: dir.to_path_buf(),
@@ -264,9 +289,9 @@ impl Store {
                     });
                 }
                 meta.insert(b"schema", &STORE_SCHEMA.to_le_bytes())
-                    .map_err(|e| io_err(dir, e))?;
+                    .map_err(|e| db_err(dir, e))?;
                 if durable {
-                    db.flush().map_err(|e| io_err(dir, e))?;
+                    db.flush().map_err(|e| db_err(dir, e))?;
                 }
             }
         }
@@ -309,7 +334,7 @@ impl Store {
             } => match name {
                 "evals" => Ok(evals.clone()),
                 "campaigns" => Ok(campaigns.clone()),
-                other => db.open_tree(other).map_err(|e| io_err(&self.dir, e)),
+                other => db.open_tree(other).map_err(|e| db_err(&self.dir, e)),
             },
             Backend::Memory(_) => unreachable!("sled_tree is only called on sled stores"),
         }
@@ -322,7 +347,7 @@ impl Store {
         }
         let t = self.sled_tree(tree)?;
         Ok(t.get(key)
-            .map_err(|e| io_err(&self.dir, e))?
+            .map_err(|e| db_err(&self.dir, e))?
             .map(|v| v.to_vec()))
     }
 
@@ -343,7 +368,7 @@ impl Store {
         t.scan_prefix(prefix)
             .map(|item| {
                 item.map(|(k, v)| (k.to_vec(), v.to_vec()))
-                    .map_err(|e| io_err(&self.dir, e))
+                    .map_err(|e| db_err(&self.dir, e))
             })
             .collect()
     }
@@ -355,7 +380,7 @@ impl Store {
         }
         let t = self.sled_tree(tree)?;
         Ok(t.last()
-            .map_err(|e| io_err(&self.dir, e))?
+            .map_err(|e| db_err(&self.dir, e))?
             .map(|(k, _)| k.to_vec()))
     }
 
@@ -411,7 +436,10 @@ impl Store {
                 }
                 Ok::<(), ConflictableTransactionError<()>>(())
             })
-            .map_err(|e: TransactionError<()>| io_err(&self.dir, format!("{e:?}")))?;
+            .map_err(|e: TransactionError<()>| match e {
+                TransactionError::Storage(e) => db_err(&self.dir, e),
+                TransactionError::Abort(()) => io_err(&self.dir, "a store transaction aborted"),
+            })?;
         if self.durable && flush {
             self.flush()?;
         }
@@ -449,7 +477,7 @@ impl Store {
     /// Flushes everything written so far.
     pub fn flush(&self) -> Result<()> {
         match &self.backend {
-            Backend::Sled { db, .. } => db.flush().map(|_| ()).map_err(|e| io_err(&self.dir, e)),
+            Backend::Sled { db, .. } => db.flush().map(|_| ()).map_err(|e| db_err(&self.dir, e)),
             Backend::Memory(_) => Ok(()),
         }
     }
@@ -490,7 +518,7 @@ fn open_error(dir: &Path, e: sled::Error) -> StoreError {
                 "sled reports corruption at {at:?}; restore a backup or start a new store"
             ),
         },
-        other => io_err(dir, other),
+        other => db_err(dir, other),
     }
 }
 
@@ -498,6 +526,20 @@ fn open_error(dir: &Path, e: sled::Error) -> StoreError {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn a_full_disk_is_said_as_a_sentence_with_what_to_do() {
+        let full = sled::Error::Io(std::io::Error::from_raw_os_error(28));
+        let e = db_err(Path::new("/data/store"), full).to_string();
+        assert!(
+            e.starts_with("store /data/store: the disk is full (no space left on device)"),
+            "{e}"
+        );
+        assert!(e.contains("resume") && !e.contains("Os {"), "{e}");
+        let other = sled::Error::Io(std::io::Error::other("cable unplugged"));
+        let e = db_err(Path::new("s"), other).to_string();
+        assert_eq!(e, "store s: input/output error: cable unplugged");
+    }
 
     /// Random commits applied to a sled store (reopened now and then) and to a memory store
     /// read back the same, as a map model says.

@@ -47,10 +47,11 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Dataset, DataError> {
 pub fn read(paths: &[&Path]) -> Result<Dataset, DataError> {
     let mut all: Option<Dataset> = None;
     for p in paths {
-        let bytes = std::fs::read(p).map_err(|source| DataError::Io {
-            path: p.to_path_buf(),
-            source,
-        })?;
+        let bytes =
+            crate::limits::read(p, crate::limits::Input::Data).map_err(|source| DataError::Io {
+                path: p.to_path_buf(),
+                source,
+            })?;
         let d = parse(&bytes, p)?;
         match &mut all {
             None => all = Some(d),

@@ -2,7 +2,6 @@
 //! sizes, then the data. Only unsigned-byte data (type 0x08) is used by these data sets.
 //! Gzipped files (`.gz`, detected by their magic) are decompressed on the fly.
 
-use std::io::Read;
 use std::path::Path;
 
 use super::{DataError, Dataset};
@@ -27,10 +26,18 @@ fn format(path: &Path, message: String) -> DataError {
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
     let raw;
     let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(bytes)
-            .read_to_end(&mut out)
-            .map_err(|e| format(path, format!("damaged gzip stream: {e}")))?;
+        // Capped: a small gzip can expand without bound.
+        let out = crate::limits::read_capped(
+            flate2::read::GzDecoder::new(bytes),
+            crate::limits::Input::Data,
+            "its decompressed content",
+        )
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData if e.to_string().contains("limit") => {
+                format(path, e.to_string())
+            }
+            _ => format(path, format!("damaged gzip stream: {e}")),
+        })?;
         raw = out;
         &raw[..]
     } else {
@@ -65,6 +72,16 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| format(path, "dimensions overflow".into()))?;
+    let limit = crate::limits::Input::Data.max_bytes();
+    if expected as u64 > limit {
+        return Err(format(
+            path,
+            crate::limits::Input::Data.refusal(
+                &format!("the data its header promises ({dims:?})"),
+                expected as u64,
+            ),
+        ));
+    }
     let data = &bytes[4 + 4 * nd..];
     if data.len() != expected {
         return Err(format(
@@ -83,10 +100,11 @@ pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
 
 /// Reads an IDX file.
 pub fn read(path: &Path) -> Result<Idx, DataError> {
-    let bytes = std::fs::read(path).map_err(|source| DataError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes =
+        crate::limits::read(path, crate::limits::Input::Data).map_err(|source| DataError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
     parse(&bytes, path)
 }
 
