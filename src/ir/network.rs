@@ -50,9 +50,21 @@ pub struct Node {
     pub label: String,
 }
 
+/// The most nodes a network may have: far above any real one (NASNet at 256 cells per stage
+/// has ~43,000), low enough that hashing, costing and exporting one stays in memory.
+pub const MAX_NODES: usize = 1 << 20;
+
 /// Why a graph is not a valid network. Every variant names the offending node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
+    /// The graph has more nodes than any real network (see [`MAX_NODES`]).
+    #[error("the network has more than {MAX_NODES} nodes (node {node}, {label}); the largest built-in network at its largest knobs, NASNet at 256 cells, has ~43,000")]
+    TooLarge {
+        /// The first node past the limit.
+        node: usize,
+        /// Its label.
+        label: String,
+    },
     /// The graph has no `input` node.
     #[error("the network has no input node")]
     NoInput,
@@ -348,6 +360,12 @@ impl NetworkBuilder {
         origin: usize,
     ) -> Result<NodeId, GraphError> {
         let id = NodeId::from_index(self.nodes.len());
+        if self.nodes.len() >= MAX_NODES {
+            return Err(GraphError::TooLarge {
+                node: origin,
+                label,
+            });
+        }
         if let Some(&bad) = inputs.iter().find(|i| i.index() >= self.nodes.len()) {
             return Err(GraphError::UnknownOperand {
                 node: origin,
@@ -470,6 +488,24 @@ fn reachable(graph: &DiGraph<(), u32>, start: NodeIndex, backwards: bool) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_network_past_the_node_limit_is_refused_at_the_first_node_too_many() {
+        let mut b = NetworkBuilder::new();
+        let mut x = b.input(Shape::new(1, 2, 2), "in").unwrap();
+        for _ in 1..MAX_NODES {
+            x = b.add(Op::Relu, &[x], "r").unwrap();
+        }
+        let e = b.add(Op::Relu, &[x], "one too many").unwrap_err();
+        assert_eq!(
+            e,
+            GraphError::TooLarge {
+                node: MAX_NODES,
+                label: "one too many".into()
+            }
+        );
+        assert!(e.to_string().contains("more than 1048576 nodes"), "{e}");
+    }
 
     fn relu_chain() -> Vec<(Op, Vec<usize>, String)> {
         vec![
