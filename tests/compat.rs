@@ -416,3 +416,102 @@ fn gc_keeps_the_records_of_an_unfinished_older_campaign() {
     let then = json(&std::fs::read_to_string(hash_v2("night.final.json")).unwrap());
     assert_eq!(now["history_digest"], then["history_digest"]);
 }
+
+/// `cache import` of an untrusted file: each entry is checked, what fails is skipped and said,
+/// nothing already stored is replaced unless asked.
+#[test]
+fn importing_an_untrusted_cache_checks_each_entry() {
+    let dir = tempdir();
+    let store = dir.path().join("s");
+    let store = store.to_str().unwrap();
+    let text = std::fs::read_to_string(hash_v2("cache.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut tampered = json(lines[0]);
+    // Says it was decoded at the space's own knobs, but its genotype is another network.
+    tampered["record"]["decoded_with"] = serde_json::json!({});
+    tampered["record"]["genotype"] =
+        "|none~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|".into();
+    let mut newer = json(lines[1]);
+    newer["record"]["schema"] = 9.into();
+    let file = crate::util::write(
+        &dir,
+        "untrusted.jsonl",
+        &format!("{tampered}\n{newer}\n{}\n{}\n", lines[2], lines[2]),
+    );
+    let file = file.to_str().unwrap();
+    let r = json(&evonas(&["cache", "import", file, "--store", store, "--json"], None).ok());
+    assert_eq!(
+        (r["read"].clone(), r["imported"].clone()),
+        (4.into(), 1.into()),
+        "{r}"
+    );
+    let reasons: Vec<(u64, &str)> = r["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["line"].as_u64().unwrap(), s["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{r}");
+    assert!(
+        reasons[0].0 == 1 && reasons[0].1.contains("does not hash to its key"),
+        "{r}"
+    );
+    assert!(
+        reasons[1].0 == 2 && reasons[1].1.contains("record schema 9"),
+        "{r}"
+    );
+    assert!(
+        reasons[2].0 == 4 && reasons[2].1.contains("earlier in the file"),
+        "{r}"
+    );
+    // The whole export: the existing record is kept, the rest verified where this store can.
+    let all = hash_v2("cache.jsonl");
+    let r = json(
+        &evonas(
+            &[
+                "cache",
+                "import",
+                all.to_str().unwrap(),
+                "--store",
+                store,
+                "--json",
+            ],
+            None,
+        )
+        .ok(),
+    );
+    assert_eq!(r["kept_existing"], 1, "{r}");
+    assert_eq!(r["imported"], 513, "{r}");
+    assert_eq!(r["older_version"], 513, "{r}");
+    // Records of `small` (knobs 4/1, unknown here) cannot be checked; the others can.
+    assert!(r["verified"].as_u64().unwrap() > 300, "{r}");
+    assert_eq!(
+        r["verified"].as_u64().unwrap() + r["unverified"].as_u64().unwrap(),
+        513
+    );
+    let text_out = evonas(
+        &["cache", "import", all.to_str().unwrap(), "--store", store],
+        None,
+    )
+    .ok();
+    assert!(
+        text_out.contains("kept 514 records this store already had"),
+        "{text_out}"
+    );
+    let replaced = json(
+        &evonas(
+            &[
+                "cache",
+                "import",
+                all.to_str().unwrap(),
+                "--store",
+                store,
+                "--json",
+                "--overwrite",
+            ],
+            None,
+        )
+        .ok(),
+    );
+    assert_eq!(replaced["replaced"], 514, "{replaced}");
+}

@@ -70,12 +70,21 @@ pub enum CacheCommand {
         store: StoreArgs,
     },
     /// Read entries written by `cache export` (existing keys are kept unless --overwrite).
+    ///
+    /// Importing someone else's cache means trusting its results as measured: every campaign
+    /// with the same protocol will serve them instead of evaluating. Each entry is checked
+    /// first (record schema, hash version, and its key against its genotype where this store
+    /// knows the space and knobs); entries that fail are skipped and listed with the reason,
+    /// entries that cannot be checked here are imported and counted. One atomic write.
     Import {
         /// Input file; `-` reads stdin.
         file: PathBuf,
         /// Replace existing entries.
         #[arg(long)]
         overwrite: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
         #[command(flatten)]
         store: StoreArgs,
     },

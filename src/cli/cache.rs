@@ -13,11 +13,22 @@ use super::store::StoreDir;
 
 /// What to do with the cache.
 pub enum Action {
-    Stats { json: bool },
-    Export { out: Option<PathBuf> },
-    Import { file: PathBuf, overwrite: bool },
+    Stats {
+        json: bool,
+    },
+    Export {
+        out: Option<PathBuf>,
+    },
+    Import {
+        file: PathBuf,
+        overwrite: bool,
+        json: bool,
+    },
     Gc,
-    Rehash { dry_run: bool, json: bool },
+    Rehash {
+        dry_run: bool,
+        json: bool,
+    },
 }
 
 /// `evonas cache`: the subcommand and the store it works on.
@@ -34,8 +45,16 @@ impl Request {
             CacheCommand::Import {
                 file,
                 overwrite,
+                json,
                 store,
-            } => (Action::Import { file, overwrite }, store),
+            } => (
+                Action::Import {
+                    file,
+                    overwrite,
+                    json,
+                },
+                store,
+            ),
             CacheCommand::Gc { store } => (Action::Gc, store),
             CacheCommand::Rehash {
                 dry_run,
@@ -84,11 +103,19 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
                 None => print!("{text}"),
             }
         }
-        Action::Import { file, overwrite } => {
+        Action::Import {
+            file,
+            overwrite,
+            json,
+        } => {
             let (text, origin) = read_input(Some(&file))?;
             let entries = files::parse_cache_lines(&text, &origin)?;
-            let n = store.cache_import(&entries, overwrite)?;
-            println!("imported {n} of {} entries", entries.len());
+            let report = evonas::search::import::import(&store, entries, overwrite)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print_import(&report);
+            }
         }
         Action::Rehash { dry_run, json } => {
             let report = evonas::search::rehash::rehash(&store, dry_run)?;
@@ -159,4 +186,42 @@ fn print_rehash(r: &evonas::search::rehash::Report) {
         "evaluations: {} before, {} after",
         r.evaluations_before, r.evaluations_after
     );
+}
+
+fn print_import(r: &evonas::search::import::Report) {
+    println!("imported {} of {} entries", r.imported, r.read);
+    if r.replaced > 0 {
+        println!("  replaced {} existing records (--overwrite)", r.replaced);
+    }
+    if r.kept_existing > 0 {
+        println!(
+            "  kept {} records this store already had under the same key (--overwrite replaces them)",
+            r.kept_existing
+        );
+    }
+    println!(
+        "  keys checked against their genotypes: {} verified, {} could not be checked here (trusted as given)",
+        r.verified, r.unverified
+    );
+    if r.older_version > 0 {
+        println!(
+            "  {} under an older hash version: `evonas cache rehash` carries them forward",
+            r.older_version
+        );
+    }
+    if r.other_protocols > 0 {
+        println!(
+            "  {} for protocols no campaign in this store uses yet",
+            r.other_protocols
+        );
+    }
+    if !r.skipped.is_empty() {
+        println!("  skipped {}:", r.skipped.len());
+        for s in r.skipped.iter().take(EXAMPLES * 3) {
+            println!("    line {}: {}", s.line, s.reason);
+        }
+        if r.skipped.len() > EXAMPLES * 3 {
+            println!("    ... (--json lists every one)");
+        }
+    }
 }

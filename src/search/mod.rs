@@ -5,6 +5,7 @@ pub mod budget;
 pub mod campaign;
 pub mod commit;
 pub mod config;
+pub mod import;
 pub mod rehash;
 pub mod results;
 pub mod status;

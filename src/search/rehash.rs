@@ -93,6 +93,33 @@ struct Spaces {
     loaded: HashMap<Context, Option<AnySpace>>,
 }
 
+/// Checks stored keys against their records: decodes a record's genotype in the contexts this
+/// store knows and finds the one that reproduces the key's hash.
+pub(crate) struct Verifier {
+    campaigns: HashMap<crate::eval::Fingerprint, Vec<Context>>,
+    spaces: Spaces,
+}
+
+impl Verifier {
+    /// A verifier with the contexts of `store`'s campaigns.
+    pub(crate) fn new(store: &Store) -> Result<Self, SearchError> {
+        Ok(Verifier {
+            campaigns: campaign_contexts(store)?,
+            spaces: Spaces::default(),
+        })
+    }
+
+    /// The record's key under the current version, with the context that reproduced `key`;
+    /// or why that cannot be found.
+    pub(crate) fn check(
+        &mut self,
+        key: &CacheKey,
+        record: &EvalRecord,
+    ) -> Result<(CacheKey, DecodeContext), String> {
+        new_key(key, record, &self.campaigns, &mut self.spaces)
+    }
+}
+
 impl Spaces {
     fn get(&mut self, c: &Context) -> Option<&AnySpace> {
         self.loaded
@@ -113,8 +140,7 @@ impl Spaces {
 pub fn rehash(store: &Store, dry_run: bool) -> Result<Report, SearchError> {
     let entries = store.cache_entries()?;
     let pins = store.cache_pins()?;
-    let campaigns = campaign_contexts(store)?;
-    let mut spaces = Spaces::default();
+    let mut verifier = Verifier::new(store)?;
     let mut report = Report {
         version: VERSION,
         dry_run,
@@ -140,7 +166,7 @@ pub fn rehash(store: &Store, dry_run: bool) -> Result<Report, SearchError> {
             *kept.entry((pin.campaign.clone(), pin.version)).or_default() += 1;
             continue;
         }
-        match new_key(&key, &record, &campaigns, &mut spaces) {
+        match verifier.check(&key, &record) {
             Ok((new, decoded_with)) => {
                 let mut record = record;
                 record.decoded_with = record.decoded_with.or(Some(decoded_with));

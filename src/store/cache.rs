@@ -290,22 +290,6 @@ impl Store {
         Ok(s)
     }
 
-    /// Imports entries; existing keys are kept unless `overwrite`. Returns how many were written.
-    pub fn cache_import(&self, entries: &[Entry], overwrite: bool) -> Result<u64> {
-        let mut commit = Commit::new();
-        let mut written = 0;
-        for e in entries {
-            let key = e.key.to_bytes();
-            if !overwrite && self.kv_get("evals", &key)?.is_some() {
-                continue;
-            }
-            commit.put(TreeId::Evals, key, &e.record);
-            written += 1;
-        }
-        self.commit("", &commit)?;
-        Ok(written)
-    }
-
     /// Removes entries keyed by an older hash-algorithm version that no unfinished campaign
     /// reads (new campaigns never hit them). Returns (removed, kept for unfinished campaigns).
     pub fn cache_gc(&self) -> Result<(u64, u64)> {
