@@ -12,8 +12,11 @@ use evonas::ir::doc::NetworkDoc;
 use evonas::ir::{cost, Network};
 use evonas::space::{AnySpace, ArchDocument};
 
+/// A target: the input's bytes in, whether the reader accepted them out.
+pub type Target = fn(&[u8]) -> bool;
+
 /// Every target, by name (the binary and corpus folder names).
-pub const TARGETS: &[(&str, fn(&[u8]) -> bool)] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("document", document),
     ("nb201_notation", nb201_notation),
     ("nb101_notation", nb101_notation),
