@@ -108,6 +108,55 @@ fn damaged_files_give_clear_errors() {
     assert!(err.contains("/no/such.bin"), "{err}");
 }
 
+/// Sizes are judged before anything is allocated for them.
+#[test]
+fn data_files_that_claim_or_expand_to_absurd_sizes_are_refused_naming_the_limit() {
+    let dir = tempdir();
+    // A header claiming 2^32 - 1 images of 255 x 255 pixels, in a 16-byte file.
+    let lying = [0, 0, 8, 3, 255, 255, 255, 255, 0, 0, 0, 255, 0, 0, 0, 255];
+    let p = dir.path().join("lying.idx");
+    std::fs::write(&p, lying).unwrap();
+    let err = idx::read(&p).unwrap_err().to_string();
+    assert!(
+        err.contains("lying.idx") && err.contains("above the limit of 8192 MB for data sets"),
+        "{err}"
+    );
+    assert!(err.contains("EVONAS_MAX_DATA_MB"), "{err}");
+    assert_eq!(err.matches("lying.idx").count(), 1, "said once: {err}");
+    // Gzipped: the header is read first, so a bomb is judged before it expands. One whose
+    // header claims 16 GB:
+    use std::io::Write;
+    let gz = |name: &str, header: &[u8], zeros: usize| {
+        let p = dir.path().join(name);
+        let mut w = flate2::write::GzEncoder::new(
+            std::fs::File::create(&p).unwrap(),
+            flate2::Compression::fast(),
+        );
+        w.write_all(header).unwrap();
+        w.write_all(&vec![0u8; zeros]).unwrap();
+        w.finish().unwrap();
+        p
+    };
+    let p = gz(
+        "claims.idx.gz",
+        &[0, 0, 8, 2, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 4],
+        1 << 20,
+    );
+    let err = idx::read(&p).unwrap_err().to_string();
+    assert!(
+        err.contains("claims.idx.gz") && err.contains("EVONAS_MAX_DATA_MB"),
+        "{err}"
+    );
+    // ... and one that promises 10 labels and expands to 64 MB stops after the 11th byte.
+    let p = gz("bomb.idx.gz", &[0, 0, 8, 1, 0, 0, 0, 10], 64 << 20);
+    let err = idx::read(&p).unwrap_err().to_string();
+    assert!(
+        err.contains("bomb.idx.gz")
+            && err.contains("promises [10] = 10 bytes of data, the file has more"),
+        "{err}"
+    );
+}
+
 #[test]
 fn synthetic_data_is_reproducible() {
     let a = synthetic::generate(30, 5);

@@ -2,6 +2,7 @@
 //! sizes, then the data. Only unsigned-byte data (type 0x08) is used by these data sets.
 //! Gzipped files (`.gz`, detected by their magic) are decompressed on the fly.
 
+use std::io::Read;
 use std::path::Path;
 
 use super::{DataError, Dataset};
@@ -24,78 +25,93 @@ fn format(path: &Path, message: String) -> DataError {
 
 /// Parses IDX bytes (gzipped or raw).
 pub fn parse(bytes: &[u8], path: &Path) -> Result<Idx, DataError> {
-    let raw;
-    let bytes = if bytes.starts_with(&[0x1f, 0x8b]) {
-        // Capped: a small gzip can expand without bound.
-        let out = crate::limits::read_capped(
-            flate2::read::GzDecoder::new(bytes),
-            crate::limits::Input::Data,
-            "its decompressed content",
-        )
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData if e.to_string().contains("limit") => {
-                format(path, e.to_string())
-            }
-            _ => format(path, format!("damaged gzip stream: {e}")),
-        })?;
-        raw = out;
-        &raw[..]
+    if bytes.starts_with(&[0x1f, 0x8b]) {
+        parse_stream(flate2::read::GzDecoder::new(bytes), true, path)
     } else {
-        bytes
+        parse_stream(bytes, false, path)
+    }
+}
+
+/// Reads the header first and judges the size it promises before reading the data, so a
+/// gzip stream that would expand without bound is never read past what the header promises
+/// (and a header promising more than the data-set limit is refused at once).
+fn parse_stream(mut r: impl Read, gzipped: bool, path: &Path) -> Result<Idx, DataError> {
+    let damaged = |e: std::io::Error| {
+        if gzipped && e.kind() != std::io::ErrorKind::UnexpectedEof {
+            format(path, format!("damaged gzip stream: {e}"))
+        } else {
+            format(path, "truncated header".into())
+        }
     };
-    if bytes.len() < 4 || bytes[0] != 0 || bytes[1] != 0 {
+    let mut head = [0u8; 4];
+    r.read_exact(&mut head).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            format(
+                path,
+                "wrong magic: IDX files start with two zero bytes (is this an IDX file?)".into(),
+            )
+        } else {
+            damaged(e)
+        }
+    })?;
+    if head[0] != 0 || head[1] != 0 {
         return Err(format(
             path,
             "wrong magic: IDX files start with two zero bytes (is this an IDX file?)".into(),
         ));
     }
-    if bytes[2] != 0x08 {
+    if head[2] != 0x08 {
         return Err(format(
             path,
             format!(
                 "data type 0x{:02x}; only unsigned bytes (0x08) are supported",
-                bytes[2]
+                head[2]
             ),
         ));
     }
-    let nd = usize::from(bytes[3]);
-    if nd == 0 || bytes.len() < 4 + 4 * nd {
+    let nd = usize::from(head[3]);
+    if nd == 0 {
         return Err(format(path, "truncated header".into()));
     }
-    let dims: Vec<usize> = (0..nd)
-        .map(|i| {
-            let b = &bytes[4 + 4 * i..8 + 4 * i];
-            u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize
-        })
+    let mut sizes = vec![0u8; 4 * nd];
+    r.read_exact(&mut sizes).map_err(damaged)?;
+    let dims: Vec<usize> = sizes
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize)
         .collect();
     let expected = dims
         .iter()
         .try_fold(1usize, |a, &d| a.checked_mul(d))
         .ok_or_else(|| format(path, "dimensions overflow".into()))?;
-    let limit = crate::limits::Input::Data.max_bytes();
-    if expected as u64 > limit {
+    let limit = crate::limits::Input::Data;
+    if expected as u64 > limit.max_bytes() {
         return Err(format(
             path,
-            crate::limits::Input::Data.refusal(
+            limit.refusal(
                 &format!("the data its header promises ({dims:?})"),
                 expected as u64,
             ),
         ));
     }
-    let data = &bytes[4 + 4 * nd..];
+    // One byte more than promised tells "too long" from "exact" without reading further.
+    let mut data = Vec::new();
+    r.take(expected as u64 + 1)
+        .read_to_end(&mut data)
+        .map_err(damaged)?;
     if data.len() != expected {
+        let has = if data.len() > expected {
+            "more".to_string()
+        } else {
+            data.len().to_string()
+        };
         return Err(format(
             path,
             format!(
-                "header promises {dims:?} = {expected} bytes of data, the file has {} (truncated?)",
-                data.len()
+                "header promises {dims:?} = {expected} bytes of data, the file has {has} (truncated?)"
             ),
         ));
     }
-    Ok(Idx {
-        dims,
-        data: data.to_vec(),
-    })
+    Ok(Idx { dims, data })
 }
 
 /// Reads an IDX file.
