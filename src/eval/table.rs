@@ -404,3 +404,41 @@ impl Evaluator for Nb201Table {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const VALID: &str = "arch_str,valid-accuracy,train-per-time\n|a|,90.5,7.2\n";
+    const TEST: &str = "arch,cifar10_test,cifar100_test,imagenet16_test\n|a|,91,70,40\n";
+
+    fn error(valid: &str, test: &str) -> String {
+        parse_tables(valid, Path::new("v.csv"), test, Path::new("t.csv"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn malformed_table_files_name_the_file_line_and_column() {
+        let rows = parse_tables(VALID, Path::new("v.csv"), TEST, Path::new("t.csv")).unwrap();
+        assert_eq!(rows["|a|"].valid, 90.5);
+        assert_eq!(rows["|a|"].test_im16, 40.0);
+        let e = error("arch_str,valid-accuracy\n", TEST);
+        assert!(
+            e.contains("v.csv") && e.contains("missing column `train-per-time`"),
+            "{e}"
+        );
+        let e = error(&VALID.replace("90.5", "NaN"), TEST);
+        assert!(
+            e.contains("v.csv:2: `valid-accuracy` is `NaN`, not a finite number"),
+            "{e}"
+        );
+        let e = error(VALID, &TEST.replace("|a|", "|b|"));
+        assert!(
+            e.contains("t.csv") && e.contains("cell `|b|` is not in"),
+            "{e}"
+        );
+        let e = error("arch_str,valid-accuracy,train-per-time\n|a|,1\n", TEST);
+        assert!(e.contains("too few columns"), "{e}");
+    }
+}
