@@ -317,3 +317,46 @@ fn errors_quote_a_short_excerpt_of_huge_input() {
     );
     assert_eq!(err.matches("bytes in all").count(), 1, "{err}");
 }
+
+/// Every row of the README's bad-input table names a test that exists (so the table cannot
+/// drift from what is tested).
+#[test]
+fn the_readme_bad_input_table_names_tests_that_exist() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table = readme
+        .split("## Bad input")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has a Bad input section");
+    let mut sources = String::new();
+    let mut stack = vec![root.join("src"), root.join("tests")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                sources.push_str(&std::fs::read_to_string(p).unwrap());
+            }
+        }
+    }
+    let mut rows = 0;
+    for line in table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| input"))
+    {
+        let last = line.trim_end_matches('|').rsplit('|').next().unwrap();
+        let names: Vec<&str> = last.split('`').skip(1).step_by(2).collect();
+        assert!(!names.is_empty(), "row names no test: {line}");
+        for name in names {
+            let f = name.rsplit("::").next().unwrap();
+            assert!(
+                sources.contains(&format!("fn {f}(")),
+                "the README names `{name}`, which is not a test"
+            );
+        }
+        rows += 1;
+    }
+    assert!(rows >= 20, "{rows} rows");
+}
