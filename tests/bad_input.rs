@@ -209,6 +209,17 @@ fn malformed_space_files() {
             "name = \"x\"\n".to_string(),
             "missing key `family`",
         ),
+        // A skeleton no machine could build is refused before decoding anything.
+        (
+            "deep.toml",
+            nb201.replace("cells_per_stage = 5", "cells_per_stage = 1000000"),
+            "skeleton: cells per stage = 1000000: must be at most 256",
+        ),
+        (
+            "wide.toml",
+            nb201.replace("input = [3, 32, 32]", "input = [3, 100000, 32]"),
+            "skeleton: an input size = 100000: must be at most 4096",
+        ),
         (
             "family.toml",
             "name = \"x\"\nfamily = \"resnet\"\n".to_string(),

@@ -195,6 +195,19 @@ impl SearchSpace for FbNet {
                 "sizes, channels and strides must be positive",
             ));
         }
+        let widths: Vec<u32> = s
+            .stages
+            .iter()
+            .map(|st| st.channels)
+            .chain([s.stem_channels, s.head_channels])
+            .collect();
+        super::check_skeleton(
+            s.input,
+            s.classes,
+            &widths,
+            u32::try_from(s.stages.len()).unwrap_or(u32::MAX),
+            s.stages.iter().map(|st| st.layers).max().unwrap_or(0),
+        )?;
         Ok(FbNet {
             name: c.name,
             description: c.description,

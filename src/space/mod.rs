@@ -113,6 +113,40 @@ pub struct Knobs {
     pub cells: Option<u32>,
 }
 
+/// Checks a skeleton's sizes against limits far above any real network (the knob limits for
+/// channels and cells, at most 16 stages, inputs up to 4096 per side and channel count, a
+/// million classes), so a space file cannot ask for a network no machine could build.
+pub(crate) fn check_skeleton(
+    input: [u32; 3],
+    classes: u32,
+    widths: &[u32],
+    stages: u32,
+    cells: u32,
+) -> Result<(), SpaceFileError> {
+    let bad = |what: &str, value: u32, max: u32| {
+        Err(SpaceFileError::invalid(
+            "skeleton",
+            format!("{what} = {value}: must be at most {max}"),
+        ))
+    };
+    if let Some(&v) = input.iter().find(|&&v| v > 4096) {
+        return bad("an input size", v, 4096);
+    }
+    if classes > 1_000_000 {
+        return bad("classes", classes, 1_000_000);
+    }
+    if let Some(&w) = widths.iter().find(|&&w| w > MAX_CHANNELS) {
+        return bad("a channel count", w, MAX_CHANNELS);
+    }
+    if stages > 16 {
+        return bad("stages", stages, 16);
+    }
+    if cells > MAX_CELLS {
+        return bad("cells per stage", cells, MAX_CELLS);
+    }
+    Ok(())
+}
+
 /// The largest `channels` knob: a wider skeleton has more parameters than any machine holds
 /// (an NB-201 network at C = 4096 already has ~10^10).
 pub const MAX_CHANNELS: u32 = 4096;

@@ -445,6 +445,13 @@ impl SearchSpace for NasNet {
                 "input, classes, stem_multiplier and stages must be positive, channels >= 2",
             ));
         }
+        super::check_skeleton(
+            s.input,
+            s.classes,
+            &[s.channels, s.channels.saturating_mul(s.stem_multiplier)],
+            s.stages,
+            s.cells_per_stage,
+        )?;
         Ok(NasNet {
             name: c.name,
             description: c.description,

@@ -387,6 +387,13 @@ impl SearchSpace for Nb101 {
                 "input, classes, stem_channels and stacks must be positive",
             ));
         }
+        super::check_skeleton(
+            s.input,
+            s.classes,
+            &[s.stem_channels],
+            s.stacks,
+            s.cells_per_stack,
+        )?;
         let ops = OpSet::new(c.ops)?;
         if ops.index_of("input").is_some() || ops.index_of("output").is_some() {
             return Err(SpaceFileError::invalid(
