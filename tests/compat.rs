@@ -439,7 +439,12 @@ fn importing_an_untrusted_cache_checks_each_entry() {
         &format!("{tampered}\n{newer}\n{}\n{}\n", lines[2], lines[2]),
     );
     let file = file.to_str().unwrap();
-    let r = json(&evonas(&["cache", "import", file, "--store", store, "--json"], None).ok());
+    let import = |file: &str, extra: &[&str]| {
+        let mut args = vec!["cache", "import", file, "--store", store, "--json"];
+        args.extend_from_slice(extra);
+        json(&evonas(&args, None).ok())
+    };
+    let r = import(file, &[]);
     assert_eq!(
         (r["read"].clone(), r["imported"].clone()),
         (4.into(), 1.into()),
@@ -466,20 +471,7 @@ fn importing_an_untrusted_cache_checks_each_entry() {
     );
     // The whole export: the existing record is kept, the rest verified where this store can.
     let all = hash_v2("cache.jsonl");
-    let r = json(
-        &evonas(
-            &[
-                "cache",
-                "import",
-                all.to_str().unwrap(),
-                "--store",
-                store,
-                "--json",
-            ],
-            None,
-        )
-        .ok(),
-    );
+    let r = import(all.to_str().unwrap(), &[]);
     assert_eq!(r["kept_existing"], 1, "{r}");
     assert_eq!(r["imported"], 513, "{r}");
     assert_eq!(r["older_version"], 513, "{r}");
@@ -498,20 +490,6 @@ fn importing_an_untrusted_cache_checks_each_entry() {
         text_out.contains("kept 514 records this store already had"),
         "{text_out}"
     );
-    let replaced = json(
-        &evonas(
-            &[
-                "cache",
-                "import",
-                all.to_str().unwrap(),
-                "--store",
-                store,
-                "--json",
-                "--overwrite",
-            ],
-            None,
-        )
-        .ok(),
-    );
+    let replaced = import(all.to_str().unwrap(), &["--overwrite"]);
     assert_eq!(replaced["replaced"], 514, "{replaced}");
 }

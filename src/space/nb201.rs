@@ -189,7 +189,13 @@ impl SearchSpace for Nb201 {
                 "input, classes, channels and stages must be positive",
             ));
         }
-        super::check_skeleton(s.input, s.classes, &[s.channels], s.stages, s.cells_per_stage)?;
+        super::check_skeleton(
+            s.input,
+            s.classes,
+            &[s.channels],
+            s.stages,
+            s.cells_per_stage,
+        )?;
         Ok(Nb201 {
             name: c.name,
             description: c.description,
