@@ -371,3 +371,40 @@ fn the_readme_bad_input_table_names_tests_that_exist() {
     }
     assert!(rows >= 20, "{rows} rows");
 }
+
+/// A space whose limits admit almost no cell (found by fuzzing: `max_edges = 0` sampled
+/// forever) is refused when impossible, and samples and mutates in bounded time when merely
+/// tight.
+#[test]
+fn nb101_spaces_with_tight_limits_sample_and_mutate_without_hanging() {
+    use rand::SeedableRng;
+    let nb101 = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/search_spaces/nb101.toml"
+    ))
+    .unwrap();
+    let line = |key: &str| {
+        nb101
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap()
+            .to_string()
+    };
+    let impossible = nb101.replace(&line("max_edges"), "max_edges = 0");
+    let err = evonas::space::AnySpace::from_toml(&impossible, "x.toml")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("max_edges: must be at least 1"), "{err}");
+    // 12 vertices, one edge: only the direct input-output cell is valid.
+    let tight = nb101
+        .replace(&line("max_edges"), "max_edges = 1")
+        .replace(&line("max_vertices"), "max_vertices = 12");
+    let space = evonas::space::AnySpace::from_toml(&tight, "tight.toml").unwrap();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    // (A hang here would stop the test run; before the fix, `sample` never returned.)
+    let g = space.sample(&mut rng);
+    let m = space.mutate(&g, &mut rng).unwrap();
+    space.decode(&g).unwrap();
+    space.decode(&m).unwrap();
+}

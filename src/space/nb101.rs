@@ -137,6 +137,10 @@ pub struct Skeleton {
     pub cells_per_stack: u32,
 }
 
+/// Draws of rejection sampling (and of mutation) before the fallback: cheap enough that the
+/// fallback costs milliseconds, far more than a real space ever needs.
+const SAMPLE_TRIES: usize = 10_000;
+
 /// An NB-101-family space.
 #[derive(Clone, Debug)]
 pub struct Nb101 {
@@ -380,6 +384,12 @@ impl SearchSpace for Nb101 {
                 format!("must be between 2 and 12, got {}", c.max_vertices),
             ));
         }
+        if c.max_edges == 0 {
+            return Err(SpaceFileError::invalid(
+                "max_edges",
+                "must be at least 1 (the input must reach the output)",
+            ));
+        }
         let s = &c.skeleton;
         if s.stacks == 0 || s.stem_channels == 0 || s.classes == 0 || s.input.contains(&0) {
             return Err(SpaceFileError::invalid(
@@ -445,10 +455,22 @@ impl SearchSpace for Nb101 {
     /// A random valid cell: NAS-Bench-101's `random_spec` (random upper-triangular matrix with
     /// the maximum vertex count and random ops, retried until valid).
     fn sample(&self, rng: &mut dyn RngCore) -> Cell {
+        // NAS-Bench-101's own sampler draws every edge with probability 1/2 until the cell is
+        // valid. A space allowing far fewer edges than it has slots would almost never get a
+        // valid cell that way (12 vertices, 9 edges: one draw in a billion), so after 1,000
+        // draws the edge probability drops to max_edges / slots; and a space whose limits admit
+        // almost nothing gets the cell that is always valid (input straight to output) instead
+        // of a hang. The built-in space accepts about one draw in five: never past the first.
         let v = self.max_vertices;
-        loop {
+        let slots = (v * (v - 1) / 2).max(1);
+        for attempt in 0..SAMPLE_TRIES {
+            let p = if attempt < 1000 {
+                0.5
+            } else {
+                (self.max_edges as f64 / slots as f64).min(0.5)
+            };
             let matrix = (0..v)
-                .map(|i| (0..v).map(|j| j > i && rng.random_bool(0.5)).collect())
+                .map(|i| (0..v).map(|j| j > i && rng.random_bool(p)).collect())
                 .collect();
             let ops = (0..v)
                 .map(|i| {
@@ -464,16 +486,24 @@ impl SearchSpace for Nb101 {
                 return cell;
             }
         }
+        let mut matrix = vec![vec![false; v]; v];
+        matrix[0][v - 1] = true;
+        Cell {
+            matrix,
+            ops: vec![0; v],
+        }
     }
 
     /// NAS-Bench-101's `mutate_spec` with mutation rate 1: flip each possible edge with
     /// probability 1/edges and change each interior op with probability 1/interior vertices,
-    /// retried until the result is valid and differs from the parent.
+    /// retried until the result is valid and differs from the parent (a cell with no valid
+    /// neighbour within [`SAMPLE_TRIES`] draws is returned unchanged: the search sees a known
+    /// function, never a hang).
     fn mutate(&self, cell: &Cell, rng: &mut dyn RngCore) -> Cell {
         let v = cell.vertices();
         let slots = v * (v - 1) / 2;
         let interior = v.saturating_sub(2);
-        loop {
+        for _ in 0..SAMPLE_TRIES {
             let mut child = cell.clone();
             for i in 0..v {
                 for j in i + 1..v {
@@ -493,6 +523,7 @@ impl SearchSpace for Nb101 {
                 return child;
             }
         }
+        cell.clone()
     }
 
     /// Decodes a cell (pruned first) into the full network.
