@@ -21,13 +21,14 @@ grep -E '^(run_time|execs_done|execs_per_sec|corpus_count|saved_crashes|saved_ha
 crashes=$(find "$out/default/crashes" -type f ! -name README.txt 2>/dev/null | wc -l)
 hangs=$(find "$out/default/hangs" -type f 2>/dev/null | wc -l)
 # The queue, minimised to the inputs that keep its coverage (at most the 200 smallest, so the
-# committed corpus stays small), becomes the committed corpus; kept as it was if that fails.
+# committed corpus stays small), joins the seeds in the committed corpus.
 rm -rf "$out/min"
 cargo afl cmin -i "$out/default/queue" -o "$out/min" -- "target/release/$target" >/dev/null 2>&1 || true
 if [ -n "$(ls -A "$out/min" 2>/dev/null)" ]; then
-  # Named by content (AFL's names hold `:`, which some file systems refuse).
-  rm -rf "corpus/$target"; mkdir -p "corpus/$target"
-  ls -S -r "$out/min" | head -n 200 | while read -r f; do
+  # The hand-made seeds stay (they are the inputs the reader accepts; mutants mostly are not),
+  # plus the smallest minimised mutants, named by content (AFL's names hold `:`).
+  find "corpus/$target" -type f -regex '.*/[0-9a-f]\{16\}' -delete
+  ls -S -r "$out/min" | grep -v 'orig:' | head -n 200 | while read -r f; do
     cp "$out/min/$f" "corpus/$target/$(sha1sum "$out/min/$f" | cut -c1-16)"
   done
 fi
