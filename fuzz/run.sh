@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes one target for N minutes with AFL++ (through afl.rs, on the stable toolchain), then
-# merges the inputs that found new coverage into the committed corpus (minimised).
+# merges the inputs that found new coverage into the committed corpus (corpus.sh).
 # Usage: fuzz/run.sh TARGET [MINUTES]   (targets: ls fuzz/src/bin; default 10 minutes)
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -20,17 +20,6 @@ stats="$out/default/fuzzer_stats"
 grep -E '^(run_time|execs_done|execs_per_sec|corpus_count|saved_crashes|saved_hangs|bitmap_cvg)' "$stats"
 crashes=$(find "$out/default/crashes" -type f ! -name README.txt 2>/dev/null | wc -l)
 hangs=$(find "$out/default/hangs" -type f 2>/dev/null | wc -l)
-# The queue, minimised to the inputs that keep its coverage (at most the 200 smallest, so the
-# committed corpus stays small), joins the seeds in the committed corpus.
-rm -rf "$out/min"
-cargo afl cmin -i "$out/default/queue" -o "$out/min" -- "target/release/$target" >/dev/null 2>&1 || true
-if [ -n "$(ls -A "$out/min" 2>/dev/null)" ]; then
-  # The hand-made seeds stay (they are the inputs the reader accepts; mutants mostly are not),
-  # plus the smallest minimised mutants, named by content (AFL's names hold `:`).
-  find "corpus/$target" -type f -regex '.*/[0-9a-f]\{16\}' -delete
-  ls -S -r "$out/min" | grep -v 'orig:' | head -n 200 | while read -r f; do
-    cp "$out/min/$f" "corpus/$target/$(sha1sum "$out/min/$f" | cut -c1-16)"
-  done
-fi
-echo "$target: $crashes crashes, $hangs hangs; corpus now $(ls "corpus/$target" | wc -l) files"
-[ "$crashes" -eq 0 ]
+./corpus.sh "$target"
+echo "$target: $crashes crashes, $hangs hangs"
+[ "$crashes" -eq 0 ] && [ "$hangs" -eq 0 ]
