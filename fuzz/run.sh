@@ -14,6 +14,8 @@ mkdir -p "$out"
 # No core-dump helper or CPU governor checks on shared machines; no UI in logs.
 export AFL_SKIP_CPUFREQ=1 AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES=1 AFL_NO_UI=1
 export AFL_SKIP_CRASHES=1 AFL_AUTORESUME=1
+# Several targets may run at once on a small machine: share the cores.
+export AFL_NO_AFFINITY=1
 cargo afl fuzz -i "corpus/$target" -o "$out" -V "$((minutes * 60))" "target/release/$target" \
   > "$out/fuzz.log" 2>&1 || true
 stats="$out/default/fuzzer_stats"
