@@ -88,9 +88,11 @@ pub enum CacheCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Remove entries keyed by an older hash-algorithm version (never hit again by new
-    /// campaigns). Entries an unfinished campaign of that version still reads are kept. Run
-    /// `cache rehash` first to carry older entries forward instead of deleting them.
+    /// Remove entries keyed by an older hash-algorithm version.
+    ///
+    /// New campaigns never hit them. Entries an unfinished campaign of that version still
+    /// reads are kept. Run `cache rehash` first to carry older entries forward instead of
+    /// deleting them.
     Gc {
         #[command(flatten)]
         store: StoreArgs,
