@@ -12,5 +12,5 @@ mod network;
 mod op;
 
 pub use cost::{cost, Cost};
-pub use network::{GraphError, Network, NetworkBuilder, Node, NodeId};
+pub use network::{GraphError, Network, NetworkBuilder, Node, NodeId, MAX_NODES};
 pub use op::{Arity, Conv, Op, Shape, ShapeError};

@@ -57,7 +57,7 @@ pub const MAX_NODES: usize = 1 << 20;
 /// Why a graph is not a valid network. Every variant names the offending node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
-    /// The graph has more nodes than any real network (see [`MAX_NODES`]).
+    /// The graph has more nodes than any real network ([`MAX_NODES`]).
     #[error("the network has more than {MAX_NODES} nodes (node {node}, {label}); the largest built-in network at its largest knobs, NASNet at 256 cells, has ~43,000")]
     TooLarge {
         /// The first node past the limit.

@@ -497,7 +497,7 @@ impl SearchSpace for Nb101 {
     /// NAS-Bench-101's `mutate_spec` with mutation rate 1: flip each possible edge with
     /// probability 1/edges and change each interior op with probability 1/interior vertices,
     /// retried until the result is valid and differs from the parent (a cell with no valid
-    /// neighbour within [`SAMPLE_TRIES`] draws is returned unchanged: the search sees a known
+    /// neighbour within `SAMPLE_TRIES` draws is returned unchanged: the search sees a known
     /// function, never a hang).
     fn mutate(&self, cell: &Cell, rng: &mut dyn RngCore) -> Cell {
         let v = cell.vertices();
