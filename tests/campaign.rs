@@ -139,7 +139,13 @@ fn sigkill_during_parallel_rounds_then_resume_ends_where_the_uninterrupted_run_d
 
 fn kill_and_resume(table: &Eval, extra: &str, wanted: u32) {
     let dir = tempdir();
-    let cfg = write(&dir, "kill.toml", &config(table, "kill", extra));
+    // Four times the usual budget: enough work that the kills land before the campaign ends
+    // (the mock and table evaluators take microseconds; a 60,000 s campaign was seen to finish
+    // after only 18 kills).
+    let text = config(table, "kill", extra)
+        .replace("simulated_seconds = 60000", "simulated_seconds = 240000");
+    assert!(text.contains("240000"));
+    let cfg = write(&dir, "kill.toml", &text);
     // The reference: one uninterrupted run.
     let reference_store = dir.path().join("reference");
     run_search(&cfg, &reference_store);
