@@ -43,22 +43,22 @@ fn parse_stream(mut r: impl Read, gzipped: bool, path: &Path) -> Result<Idx, Dat
             format(path, "truncated header".into())
         }
     };
+    let wrong_magic = || {
+        format(
+            path,
+            "wrong magic: IDX files start with two zero bytes (is this an IDX file?)".into(),
+        )
+    };
     let mut head = [0u8; 4];
     r.read_exact(&mut head).map_err(|e| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            format(
-                path,
-                "wrong magic: IDX files start with two zero bytes (is this an IDX file?)".into(),
-            )
+            wrong_magic()
         } else {
             damaged(e)
         }
     })?;
     if head[0] != 0 || head[1] != 0 {
-        return Err(format(
-            path,
-            "wrong magic: IDX files start with two zero bytes (is this an IDX file?)".into(),
-        ));
+        return Err(wrong_magic());
     }
     if head[2] != 0x08 {
         return Err(format(
