@@ -83,6 +83,7 @@ fn score_twice(space: &str) {
         }
         let x = b.tensor(x, [64, c, h, w]);
         let logits = model.forward(&mut b, x, true).unwrap();
+        let t = b.tensor(t, [64, 10, 1, 1]);
         let loss = b.cross_entropy(logits, t);
         b.step(loss, 0.01);
     }
@@ -438,7 +439,8 @@ cells = 1
 fn protocols_hold_the_memory_limit_and_no_paths() {
     use std::os::unix::ffi::OsStrExt;
     let (splits, config) = synthetic(100, 64, train::config::DEFAULT_MAX_MEMORY_MB);
-    let protocol = |c: &TrainConfig| train::TrainEvaluator::protocol_for(c, &splits);
+    let protocol =
+        |c: &TrainConfig| train::TrainEvaluator::protocol_for(c, &splits, &train::Trainer::Flex);
     let default = protocol(&config);
     assert!(default.description.get("max_memory_mb").is_none());
     let raised = TrainConfig {
@@ -474,7 +476,7 @@ fn protocols_hold_the_memory_limit_and_no_paths() {
     // Another data set (another digest) is another protocol.
     let (other, _) = synthetic(120, 64, train::config::DEFAULT_MAX_MEMORY_MB);
     assert_ne!(
-        train::TrainEvaluator::protocol_for(&config, &other).fingerprint(),
+        train::TrainEvaluator::protocol_for(&config, &other, &train::Trainer::Flex).fingerprint(),
         default.fingerprint()
     );
 }

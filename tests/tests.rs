@@ -17,5 +17,7 @@ mod memory;
 mod properties;
 mod reference_data;
 mod registry;
+#[cfg(feature = "tch")]
+mod tch;
 mod train;
 mod util;

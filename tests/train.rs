@@ -74,7 +74,8 @@ fn probe_input(n: usize) -> (Vec<f32>, Vec<f32>) {
 fn loss_of(backend: &mut BurnFlex, model: &Model, x: &[f32], t: &[f32], n: usize) -> f64 {
     let input = backend.tensor(x.to_vec(), [n, 2, 6, 6]);
     let logits = model.forward(backend, input, true).unwrap();
-    let loss = backend.cross_entropy(logits, t.to_vec());
+    let t = backend.tensor(t.to_vec(), [n, t.len() / n, 1, 1]);
+    let loss = backend.cross_entropy(logits, t);
     f64::from(backend.loss_value(&loss))
 }
 
@@ -86,7 +87,8 @@ fn check_gradients(what: &str, net: &Network) {
     let model = Model::build(net, &mut backend, 7).unwrap();
     let input = backend.tensor(x.clone(), [n, 2, 6, 6]);
     let logits = model.forward(&mut backend, input, true).unwrap();
-    let loss = backend.cross_entropy(logits, t.clone());
+    let targets = backend.tensor(t.clone(), [n, t.len() / n, 1, 1]);
+    let loss = backend.cross_entropy(logits, targets);
     let grads = backend.gradients(loss);
     let params = backend.params();
     assert_eq!(grads.len(), params.len());
@@ -584,12 +586,14 @@ fn a_parameter_step_moves_weights_against_the_gradient() {
     let grad = {
         let input = b.tensor(x.clone(), [2, 2, 6, 6]);
         let logits = model.forward(&mut b, input, true).unwrap();
-        let loss = b.cross_entropy(logits, t.clone());
+        let t = b.tensor(t.clone(), [2, t.len() / 2, 1, 1]);
+        let loss = b.cross_entropy(logits, t);
         b.gradients(loss)
     };
     let before: Vec<Vec<f32>> = b.params().iter().map(|p| b.param_values(*p)).collect();
     let input = b.tensor(x, [2, 2, 6, 6]);
     let logits = model.forward(&mut b, input, true).unwrap();
+    let t = b.tensor(t.clone(), [2, t.len() / 2, 1, 1]);
     let loss = b.cross_entropy(logits, t);
     b.step(loss, 0.5);
     for (i, p) in b.params().into_iter().enumerate() {

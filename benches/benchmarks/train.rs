@@ -47,7 +47,8 @@ fn step(c: &mut Criterion) {
             pool.install(|| {
                 let input = b.tensor(x.clone(), [batch, 3, 32, 32]);
                 let logits = model.forward(&mut b, input, true).expect("no memory limit");
-                let loss = b.cross_entropy(logits, targets.clone());
+                let t = b.tensor(targets.clone(), [batch, 10, 1, 1]);
+                let loss = b.cross_entropy(logits, t);
                 b.step(loss, 0.05);
             })
         })

@@ -79,7 +79,7 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
     }
     r.overrides.apply_to_training(&mut config);
     config.check().map_err(anyhow::Error::msg)?;
-    let splits = load_splits(&config, r.quiet)?;
+    let (trainer, splits) = load_splits(&config, r.quiet)?;
     let space = space
         .with_knobs(&r.overrides.apply_to_knobs(cfg.knobs))
         .with_io(splits.input(), splits.classes());
@@ -97,7 +97,7 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
                 f.fitness
             );
         }
-        let result = train_net(&net, &splits, &config, config.seed, &mut bars);
+        let result = train_net(&trainer, &net, &splits, &config, config.seed, &mut bars);
         let c = cost(&net);
         rows.push(serde_json::json!({
             "rank": i + 1,

@@ -98,7 +98,7 @@ fn protocol_from(text: &str, origin: &str) -> anyhow::Result<(TrainConfig, Knobs
 
 pub fn run(r: Request) -> anyhow::Result<ExitCode> {
     let parsed = read_first_architecture(&r.arch, r.space.as_ref())?;
-    let splits = load_splits(&r.config, r.quiet)?;
+    let (trainer, splits) = load_splits(&r.config, r.quiet)?;
     let knobs = knobs_over(parsed.knobs, r.knobs);
     let (net, name) = match (&parsed.space, &parsed.genotype) {
         (Some(s), Some(g)) => {
@@ -122,14 +122,14 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
         );
     }
     let mut bars = Bars::new(r.quiet, String::new());
-    match train_net(&net, &splits, config, config.seed, &mut bars) {
+    match train_net(&trainer, &net, &splits, config, config.seed, &mut bars) {
         Ok(report) => {
             let out = serde_json::json!({
                 "architecture": name,
                 "params": c.params,
                 "flops": c.flops,
                 "seed": config.seed,
-                "protocol": train::TrainEvaluator::protocol_for(config, &splits).description,
+                "protocol": train::TrainEvaluator::protocol_for(config, &splits, &trainer).description,
                 "record": report,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);

@@ -70,23 +70,27 @@ impl Bars {
     }
 }
 
-/// Trains `net` under `config` from `seed`, showing progress on `bars`.
+/// Trains `net` under `config` from `seed` with `trainer`, showing progress on `bars`.
 pub fn train_net(
+    trainer: &train::Trainer,
     net: &Network,
     splits: &Splits,
     config: &TrainConfig,
     seed: u64,
     bars: &mut Bars,
 ) -> Result<TrainReport, train::TrainError> {
-    let result = train::train_flex(net, splits, config, seed, &mut |p| bars.update(p));
+    let result = trainer.train(net, splits, config, seed, &mut |p| bars.update(p));
     bars.finish();
     result
 }
 
-/// The protocol's data, announced first since a large data set takes a while to load.
-pub fn load_splits(config: &TrainConfig, quiet: bool) -> anyhow::Result<Splits> {
+/// The protocol's backend and devices (checked before the data is loaded, since a large data
+/// set takes a while), then its data, announced first.
+pub fn load_splits(config: &TrainConfig, quiet: bool) -> anyhow::Result<(train::Trainer, Splits)> {
+    let trainer = train::Trainer::new(config).context("[evaluator]")?;
     if !quiet {
         eprintln!("loading data ({:?})...", config.data);
     }
-    Splits::load(config).context("[evaluator] data")
+    let splits = Splits::load(config).context("[evaluator] data")?;
+    Ok((trainer, splits))
 }

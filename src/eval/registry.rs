@@ -305,7 +305,7 @@ impl Registry {
             Ok(Box::new(super::table::Nb201Table::load(c)?))
         }));
         r.register(typed("train", |c: super::train::TrainConfig| {
-            let e = super::train::TrainEvaluator::new(c).map_err(|e| format!("data: {e}"))?;
+            let e = super::train::TrainEvaluator::new(c).map_err(|e| e.to_string())?;
             Ok(Box::new(e))
         }));
         r

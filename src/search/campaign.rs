@@ -200,13 +200,17 @@ impl<'a> Campaign<'a> {
                 });
             }
         }
-        let runner = Runner::new(&config.evaluator, registry).map_err(SearchError::Job)?;
+        let runner = Runner::new(&with_devices(&config)?, registry).map_err(SearchError::Job)?;
         let evaluator = runner.evaluator();
         let protocol = evaluator.protocol().fingerprint();
-        let threads = config
-            .parallel
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let devices = config.parallel.devices.len();
+        let threads = config.parallel.threads.unwrap_or_else(|| {
+            if devices > 0 {
+                devices
+            } else {
+                std::thread::available_parallelism().map_or(1, |n| n.get())
+            }
+        });
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
@@ -744,4 +748,33 @@ fn stored_config(
             }
         })?;
     Ok((header, config))
+}
+
+/// The campaign's evaluator with `[parallel] devices` given to it (a training evaluator's
+/// `devices`, which are not part of its protocol).
+fn with_devices(
+    config: &CampaignConfig,
+) -> Result<crate::eval::registry::EvaluatorSpec, SearchError> {
+    let mut spec = config.evaluator.clone();
+    if config.parallel.devices.is_empty() {
+        return Ok(spec);
+    }
+    if spec.kind != "train" {
+        return Err(SearchError::Config(ConfigError::Invalid {
+            origin: config.name.clone(),
+            message: format!(
+                "[parallel] devices is for training evaluators; [evaluator] kind is {:?}",
+                spec.kind
+            ),
+        }));
+    }
+    let list = config
+        .parallel
+        .devices
+        .iter()
+        .map(|d| serde_json::Value::String(d.clone()))
+        .collect();
+    spec.settings
+        .insert("devices".to_string(), serde_json::Value::Array(list));
+    Ok(spec)
 }

@@ -125,9 +125,13 @@ pub struct ParallelConfig {
     /// deterministic for a given K whatever the thread count.
     #[serde(default = "one")]
     pub round_size: usize,
-    /// Evaluation threads (default: all cores).
+    /// Evaluation threads (default: all cores; with `devices`, one per device).
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Training devices (`["cuda:0", "cuda:1"]`), one evaluation on each at a time; a round's
+    /// candidates spread over them. Fills a training evaluator's `devices` (backend `tch`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 impl Default for ParallelConfig {
@@ -135,6 +139,7 @@ impl Default for ParallelConfig {
         ParallelConfig {
             round_size: 1,
             threads: None,
+            devices: Vec::new(),
         }
     }
 }

@@ -138,31 +138,20 @@ impl Dataset {
         (mean, std)
     }
 
-    /// A normalised `f32` batch of the images at `indices`, with optional CIFAR-style
-    /// augmentation (random crop after zero padding by `pad`, random horizontal flip).
+    /// A normalised `f32` batch of the images at `indices`, each shifted by its [`Crop`] when
+    /// `crops` is given (CIFAR-style augmentation: zero padding, then a crop and a flip).
     pub fn batch(
         &self,
         indices: &[usize],
         norm: &(Vec<f32>, Vec<f32>),
-        augment: Option<(usize, &mut dyn rand::RngCore)>,
+        crops: Option<&[Crop]>,
     ) -> (Vec<f32>, Vec<u8>) {
         let [c, h, w] = self.shape;
         let mut out = vec![0f32; indices.len() * c * h * w];
         let mut labels = Vec::with_capacity(indices.len());
-        let mut aug = augment;
         for (b, &i) in indices.iter().enumerate() {
             let img = self.image(i);
-            let (dy, dx, flip) = match &mut aug {
-                Some((pad, rng)) => {
-                    let p = *pad as i64;
-                    (
-                        rng.random_range(-p..=p),
-                        rng.random_range(-p..=p),
-                        rng.random_bool(0.5),
-                    )
-                }
-                None => (0, 0, false),
-            };
+            let Crop { dy, dx, flip } = crops.and_then(|cs| cs.get(b).copied()).unwrap_or_default();
             for ch in 0..c {
                 let (m, s) = (norm.0[ch], norm.1[ch]);
                 for y in 0..h {
@@ -182,6 +171,33 @@ impl Dataset {
             labels.push(self.labels[i]);
         }
         (out, labels)
+    }
+}
+
+/// One image's augmentation: output pixel `(y, x)` reads input pixel `(y + dy, x' + dx)`, where
+/// `x'` is `x` mirrored when `flip`; pixels outside the image are zero (before normalisation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Crop {
+    /// Row shift, within `-pad..=pad`.
+    pub dy: i64,
+    /// Column shift, within `-pad..=pad`.
+    pub dx: i64,
+    /// Horizontal flip.
+    pub flip: bool,
+}
+
+impl Crop {
+    /// `n` random crops within `pad` pixels and flips, drawn image after image (row shift,
+    /// column shift, flip) so every backend sees the same augmentation for a seed.
+    pub fn draw(n: usize, pad: usize, rng: &mut dyn rand::RngCore) -> Vec<Crop> {
+        let p = pad as i64;
+        (0..n)
+            .map(|_| Crop {
+                dy: rng.random_range(-p..=p),
+                dx: rng.random_range(-p..=p),
+                flip: rng.random_bool(0.5),
+            })
+            .collect()
     }
 }
 
@@ -220,7 +236,8 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         let mut flipped = false;
         for _ in 0..20 {
-            let (x, _) = d.batch(&[0], &norm, Some((0, &mut rng)));
+            let crops = Crop::draw(1, 0, &mut rng);
+            let (x, _) = d.batch(&[0], &norm, Some(&crops));
             if x == vec![1.0, 0.0, 1.0, 0.0] {
                 flipped = true;
             } else {

@@ -8,7 +8,23 @@
 //! Parameter values are created by evonas itself (from its own seeded RNG), so initialisation
 //! is identical on every backend.
 
+use crate::eval::data::{Crop, Dataset};
 use crate::ir::Conv;
+
+/// Per-channel mean and standard deviation images are normalised with.
+pub type Norm = (Vec<f32>, Vec<f32>);
+
+/// Target probabilities (`labels.len() x classes`, row-major) with label smoothing: the true
+/// class gets `1 - smoothing + smoothing / classes`, every other `smoothing / classes`.
+pub fn target_probabilities(labels: &[u8], classes: usize, smoothing: f64) -> Vec<f32> {
+    let off = (smoothing / classes as f64) as f32;
+    let on = (1.0 - smoothing) as f32 + off;
+    let mut t = vec![off; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        t[i * classes + usize::from(l)] = on;
+    }
+    t
+}
 
 /// Index of a learnable tensor inside one backend instance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -41,6 +57,25 @@ pub enum OptimizerSpec {
         /// L2 penalty added to the gradient.
         weight_decay: f64,
     },
+}
+
+/// [`Backend::batch`] built on the host and copied to the backend: what every backend does
+/// with data it does not hold itself.
+pub fn host_batch<B: Backend + ?Sized>(
+    backend: &B,
+    data: &Dataset,
+    norm: &Norm,
+    indices: &[usize],
+    crops: Option<&[Crop]>,
+    smoothing: f64,
+) -> (B::Tensor, B::Tensor) {
+    let [c, h, w] = data.shape;
+    let (x, y) = data.batch(indices, norm, crops);
+    let t = target_probabilities(&y, data.classes, smoothing);
+    (
+        backend.tensor(x, [indices.len(), c, h, w]),
+        backend.tensor(t, [indices.len(), data.classes, 1, 1]),
+    )
 }
 
 /// Tensor operations, parameters and optimisation for training IR networks.
@@ -127,10 +162,38 @@ pub trait Backend {
     fn global_avg_pool(&self, x: Self::Tensor) -> Self::Tensor;
 
     /// Mean cross-entropy of `logits` (`N x K x 1 x 1`) against target probabilities
-    /// (`N x K`, row-major; label smoothing is applied by the caller).
-    fn cross_entropy(&self, logits: Self::Tensor, targets: Vec<f32>) -> Self::Loss;
-    /// The loss value.
+    /// (`N x K x 1 x 1`; label smoothing is applied by the caller).
+    fn cross_entropy(&self, logits: Self::Tensor, targets: Self::Tensor) -> Self::Loss;
+    /// The loss value (waits for the device).
     fn loss_value(&self, loss: &Self::Loss) -> f32;
+
+    /// A batch of `data`: the images at `indices`, shifted by `crops`, normalised by `norm`, in
+    /// the current mode; and their target probabilities (`N x classes x 1 x 1`) smoothed by
+    /// `smoothing`. The default builds both on the host; a GPU backend holding the data on its
+    /// device overrides it, so a step copies only the indices and crops.
+    fn batch(
+        &mut self,
+        data: &Dataset,
+        norm: &Norm,
+        indices: &[usize],
+        crops: Option<&[Crop]>,
+        smoothing: f64,
+    ) -> (Self::Tensor, Self::Tensor) {
+        host_batch(self, data, norm, indices, crops, smoothing)
+    }
+
+    /// A copy of `loss`'s value kept where it is (outside the autodiff graph), to be read
+    /// later with others by [`Backend::read_losses`].
+    fn keep_loss(&self, loss: &Self::Loss) -> Self::Loss;
+    /// The values of kept losses, in order (one transfer on a GPU backend).
+    fn read_losses(&self, losses: Vec<Self::Loss>) -> Vec<f32> {
+        losses.iter().map(|l| self.loss_value(l)).collect()
+    }
+    /// Steps the training loop may take between reads of the loss: 1 on the CPU, where a read
+    /// costs nothing; more on a GPU, where each read waits for the device to catch up.
+    fn loss_read_interval(&self) -> usize {
+        1
+    }
     /// Gradients of `loss` for every parameter, in [`Backend::params`] order (tests, checks).
     fn gradients(&mut self, loss: Self::Loss) -> Vec<Vec<f32>>;
     /// Back-propagates `loss` and applies one optimizer step with learning rate `lr`.

@@ -11,6 +11,8 @@
 //! batch_size = 64
 //! optimizer = "sgd"           # sgd | adam
 //! learning_rate = 0.05
+//! backend = "burn-flex"       # burn-flex (pure Rust, CPU) | tch (libtorch: CPU or CUDA)
+//! device = "auto"             # cpu | cuda | cuda:N | auto (tch only)
 //! ```
 //!
 //! Every key has a default (see [`TrainConfig`]); the defaults make a short proxy protocol that
@@ -56,6 +58,92 @@ pub enum SeedPolicy {
     Fixed,
     /// The seed also mixes in the candidate's functional hash.
     PerFunction,
+}
+
+/// The training backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackendKind {
+    /// burn 0.22 on its pure-Rust `flex` CPU device: the default build, nothing to install.
+    #[default]
+    BurnFlex,
+    /// libtorch through the `tch` crate (cargo feature `tch`): PyTorch's CPU and CUDA kernels.
+    Tch,
+}
+
+impl BackendKind {
+    /// The name used in configs and protocols.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::BurnFlex => "burn-flex",
+            BackendKind::Tch => "tch",
+        }
+    }
+}
+
+/// Where a tch evaluation runs: `cpu`, `cuda` (the first GPU), `cuda:N`, or `auto` (CUDA when
+/// libtorch sees a GPU, else the CPU, said on stderr).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeviceSpec {
+    /// CUDA when available, else CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// GPU number N.
+    Cuda(usize),
+}
+
+impl std::fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeviceSpec::Auto => f.write_str("auto"),
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl std::str::FromStr for DeviceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(DeviceSpec::Auto),
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            _ => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+                Some(Ok(n)) => Ok(DeviceSpec::Cuda(n)),
+                _ => Err(format!(
+                    "device {s:?} is not one of \"cpu\", \"cuda\", \"cuda:N\", \"auto\""
+                )),
+            },
+        }
+    }
+}
+
+impl Serialize for DeviceSpec {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Arithmetic precision of training.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    /// float32 throughout.
+    #[default]
+    Fp32,
+    /// bfloat16 convolutions and activations, float32 parameters, batch-norm statistics and
+    /// loss (autocast-style mixed precision; tch only).
+    Bf16,
 }
 
 macro_rules! defaults {
@@ -178,6 +266,27 @@ pub struct TrainConfig {
     /// A network whose estimated training memory exceeds this is recorded as failed.
     #[serde(default = "d_memory")]
     pub max_memory_mb: u64,
+    /// The training backend.
+    #[serde(default)]
+    pub backend: BackendKind,
+    /// The device (tch): `cpu`, `cuda`, `cuda:N` or `auto`. Only its kind (CPU or CUDA) is
+    /// part of the protocol.
+    #[serde(default)]
+    pub device: DeviceSpec,
+    /// Several devices, one evaluation on each at a time (`[parallel] devices` of a campaign
+    /// fills it); not part of the protocol. Overrides `device`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceSpec>,
+    /// Arithmetic precision (`bf16`: tch only).
+    #[serde(default)]
+    pub precision: Precision,
+    /// NHWC ("channels last") memory format for activations and weights (tch only).
+    #[serde(default)]
+    pub channels_last: bool,
+    /// Deterministic kernels (tch): a GPU campaign then resumes bit for bit, at some speed.
+    /// Off, cuDNN's autotuner picks the fastest kernels.
+    #[serde(default)]
+    pub deterministic: bool,
 }
 
 impl Default for TrainConfig {
@@ -215,6 +324,27 @@ impl TrainConfig {
 
     /// Checks ranges serde cannot.
     pub fn check(&self) -> Result<(), SettingsError> {
+        if self.backend == BackendKind::BurnFlex {
+            let cpu_only = |d: &DeviceSpec| matches!(d, DeviceSpec::Cuda(_));
+            if cpu_only(&self.device) || self.devices.iter().any(cpu_only) {
+                return Err(SettingsError::invalid(
+                    "device",
+                    "is a GPU, but backend \"burn-flex\" runs on the CPU only; use backend = \"tch\"",
+                ));
+            }
+            if self.precision != Precision::Fp32 {
+                return Err(SettingsError::invalid(
+                    "precision",
+                    "= \"bf16\" needs backend = \"tch\" (burn-flex trains in fp32)",
+                ));
+            }
+            if self.channels_last {
+                return Err(SettingsError::invalid(
+                    "channels_last",
+                    "needs backend = \"tch\" (burn-flex has one memory format)",
+                ));
+            }
+        }
         let positive = [
             ("epochs", f64::from(self.epochs)),
             ("batch_size", self.batch_size as f64),

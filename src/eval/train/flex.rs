@@ -288,10 +288,16 @@ impl Backend for BurnFlex {
         x.mean_dim(3).mean_dim(2)
     }
 
-    fn cross_entropy(&self, logits: Tensor<4>, targets: Vec<f32>) -> Tensor<1> {
+    fn cross_entropy(&self, logits: Tensor<4>, targets: Tensor<4>) -> Tensor<1> {
         let [n, k, _, _] = logits.dims();
-        let targets = Tensor::<2>::from_data(TensorData::new(targets, [n, k]), &logits.device());
-        burn::tensor::loss::cross_entropy_with_logits(logits.reshape([n, k]), targets)
+        burn::tensor::loss::cross_entropy_with_logits(
+            logits.reshape([n, k]),
+            targets.reshape([n, k]),
+        )
+    }
+
+    fn keep_loss(&self, loss: &Tensor<1>) -> Tensor<1> {
+        loss.clone().detach()
     }
 
     fn loss_value(&self, loss: &Tensor<1>) -> f32 {

@@ -15,6 +15,8 @@ pub mod config;
 pub mod flex;
 pub mod model;
 pub mod splits;
+#[cfg(feature = "tch")]
+pub mod torch;
 
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -25,12 +27,13 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-pub use backend::{Backend, OptimizerSpec};
+pub use backend::{Backend, Norm, OptimizerSpec};
 pub use config::TrainConfig;
 pub use flex::BurnFlex;
 pub use model::{Model, ModelError};
 pub use splits::Splits;
 
+use super::data;
 use super::memory::{self, Meter, OutOfMemory};
 use super::{Evaluator, FailureKind, Fidelity, Outcome, Protocol, Task};
 use crate::ir::Network;
@@ -116,6 +119,10 @@ pub enum TrainError {
     /// Could not start the evaluation's threads.
     #[error("cannot start {0} training threads")]
     Threads(usize),
+    /// The GPU ran out of memory (libtorch's message says how much was needed); the device
+    /// stays usable for the next candidate.
+    #[error("out of GPU memory: {0}")]
+    GpuMemory(String),
 }
 
 impl TrainError {
@@ -123,7 +130,9 @@ impl TrainError {
     pub fn kind(&self) -> FailureKind {
         match self {
             TrainError::Diverged { .. } | TrainError::NotFinite(_) => FailureKind::Diverged,
-            TrainError::Memory { .. } | TrainError::OutOfMemory(_) => FailureKind::OutOfMemory,
+            TrainError::Memory { .. } | TrainError::OutOfMemory(_) | TrainError::GpuMemory(_) => {
+                FailureKind::OutOfMemory
+            }
             TrainError::Model(_) | TrainError::Classes { .. } | TrainError::Input { .. } => {
                 FailureKind::Unsupported
             }
@@ -166,38 +175,27 @@ fn learning_rate(config: &TrainConfig, step: u64, total: u64, per_epoch: u64) ->
     config.learning_rate * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
 }
 
-fn targets(labels: &[u8], classes: usize, smoothing: f64) -> Vec<f32> {
-    let off = (smoothing / classes as f64) as f32;
-    let on = (1.0 - smoothing) as f32 + off;
-    let mut t = vec![off; labels.len() * classes];
-    for (i, &l) in labels.iter().enumerate() {
-        t[i * classes + usize::from(l)] = on;
-    }
-    t
-}
-
 /// Accuracy in % and mean loss of `model` on `data`, in inference mode. Holds one batch's
 /// activations at a time, whatever the number of images.
 pub fn evaluate<B: Backend>(
     backend: &mut B,
     model: &Model,
     data: &crate::eval::data::Dataset,
-    norm: &(Vec<f32>, Vec<f32>),
+    norm: &backend::Norm,
     batch_size: usize,
 ) -> Result<(f64, f64), OutOfMemory> {
-    let [c, h, w] = data.shape;
     let k = model.classes();
     let (mut correct, mut loss_sum) = (0usize, 0f64);
     let all: Vec<usize> = (0..data.len()).collect();
     for chunk in all.chunks(batch_size.max(1)) {
-        let (x, y) = data.batch(chunk, norm, None);
         backend.track_gradients(false);
-        let x = backend.tensor(x, [chunk.len(), c, h, w]);
+        let (x, t) = backend.batch(data, norm, chunk, None, 0.0);
         let logits = model.forward(backend, x, false)?;
         let values = backend.values(&logits);
-        let loss = backend.cross_entropy(logits, targets(&y, k, 0.0));
+        let loss = backend.cross_entropy(logits, t);
         loss_sum += f64::from(backend.loss_value(&loss)) * chunk.len() as f64;
-        for (row, &label) in values.chunks_exact(k).zip(&y) {
+        let labels = chunk.iter().map(|&i| data.labels[i]);
+        for (row, label) in values.chunks_exact(k).zip(labels) {
             let best = row
                 .iter()
                 .enumerate()
@@ -253,7 +251,7 @@ pub fn train<B: Backend>(
         });
     }
     let data = &splits.train;
-    let [c, h, w] = data.shape;
+    let h = data.shape[1];
     let batch = config.batch_size.min(data.len());
     let per_epoch = (data.len() / batch).max(1);
     let total = per_epoch as u64 * u64::from(config.epochs);
@@ -264,38 +262,53 @@ pub fn train<B: Backend>(
     let mut steps = 0u64;
     let mut train_seconds = 0f64;
     let mut throughput = Vec::with_capacity(config.epochs as usize);
+    let interval = backend.loss_read_interval().max(1);
     for epoch in 1..=config.epochs {
         let epoch_start = Instant::now();
         order.shuffle(&mut rng);
         let mut sum = 0f64;
+        // Losses not read yet: a GPU backend reads them every `interval` steps, in one transfer.
+        let mut pending = Vec::with_capacity(interval);
+        let mut read = 0usize;
         for (s, idx) in order.chunks_exact(batch).take(per_epoch).enumerate() {
-            let augment = config
+            let crops = config
                 .augment
-                .then_some((pad, &mut rng as &mut dyn rand::RngCore));
-            let (x, y) = data.batch(idx, &splits.norm, augment);
+                .then(|| data::Crop::draw(idx.len(), pad, &mut rng));
             backend.track_gradients(true);
-            let x = backend.tensor(x, [idx.len(), c, h, w]);
+            let (x, t) = backend.batch(
+                data,
+                &splits.norm,
+                idx,
+                crops.as_deref(),
+                config.label_smoothing,
+            );
             let logits = model.forward(backend, x, true)?;
-            let loss = backend.cross_entropy(logits, targets(&y, k, config.label_smoothing));
-            let value = backend.loss_value(&loss);
-            if !value.is_finite() {
-                return Err(TrainError::Diverged {
-                    epoch,
-                    step: s + 1,
-                    loss: value,
-                });
-            }
+            let loss = backend.cross_entropy(logits, t);
+            pending.push(backend.keep_loss(&loss));
             backend.step(loss, learning_rate(config, steps, total, per_epoch as u64));
             memory::check()?;
             steps += 1;
-            sum += f64::from(value);
-            progress(Progress {
-                epoch,
-                epochs: config.epochs,
-                step: s + 1,
-                steps: per_epoch,
-                loss: sum / (s + 1) as f64,
-            });
+            if pending.len() < interval && s + 1 < per_epoch {
+                continue;
+            }
+            for value in backend.read_losses(std::mem::take(&mut pending)) {
+                read += 1;
+                if !value.is_finite() {
+                    return Err(TrainError::Diverged {
+                        epoch,
+                        step: read,
+                        loss: value,
+                    });
+                }
+                sum += f64::from(value);
+                progress(Progress {
+                    epoch,
+                    epochs: config.epochs,
+                    step: read,
+                    steps: per_epoch,
+                    loss: sum / read as f64,
+                });
+            }
         }
         let seconds = epoch_start.elapsed().as_secs_f64();
         train_seconds += seconds;
@@ -425,32 +438,107 @@ pub fn train_flex(
     Ok(report)
 }
 
-/// A campaign evaluator that trains every candidate on burn-flex.
+/// Why a training evaluator cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The protocol's data cannot be loaded.
+    #[error("data: {0}")]
+    Data(#[from] crate::eval::data::DataError),
+    /// The backend or device cannot be used here.
+    #[error("{0}")]
+    Backend(String),
+}
+
+/// Runs training on the backend a protocol names.
+pub enum Trainer {
+    /// burn-flex.
+    Flex,
+    /// libtorch, with its devices and the data it holds on them.
+    #[cfg(feature = "tch")]
+    Tch(torch::runtime::Runtime),
+}
+
+impl Trainer {
+    /// The trainer for `config.backend` (and its devices).
+    pub fn new(config: &TrainConfig) -> Result<Trainer, SetupError> {
+        match config.backend {
+            config::BackendKind::BurnFlex => Ok(Trainer::Flex),
+            #[cfg(feature = "tch")]
+            config::BackendKind::Tch => torch::runtime::Runtime::new(config)
+                .map(Trainer::Tch)
+                .map_err(|e| SetupError::Backend(e.to_string())),
+            #[cfg(not(feature = "tch"))]
+            config::BackendKind::Tch => Err(SetupError::Backend(
+                "backend = \"tch\" needs evonas built with libtorch: run scripts/libtorch.sh \
+                 (installs PyTorch's libtorch from PyPI and builds with --features tch), or use \
+                 backend = \"burn-flex\""
+                    .into(),
+            )),
+        }
+    }
+
+    /// Trains `net`: see [`train_flex`]; on tch, one free device of the evaluator's.
+    pub fn train(
+        &self,
+        net: &Network,
+        splits: &Splits,
+        config: &TrainConfig,
+        seed: u64,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<TrainReport, TrainError> {
+        match self {
+            Trainer::Flex => train_flex(net, splits, config, seed, progress),
+            #[cfg(feature = "tch")]
+            Trainer::Tch(rt) => rt.train(net, splits, config, seed, progress),
+        }
+    }
+
+    /// What the protocol records of the backend: name, version, device kind.
+    fn describe(&self, m: &mut serde_json::Map<String, serde_json::Value>) {
+        match self {
+            Trainer::Flex => {
+                m.insert("backend".into(), "burn-flex".into());
+            }
+            #[cfg(feature = "tch")]
+            Trainer::Tch(rt) => {
+                m.insert("backend".into(), "tch".into());
+                m.insert("backend_version".into(), rt.version().into());
+                m.insert("device".into(), rt.device_kind().into());
+            }
+        }
+    }
+}
+
+/// A campaign evaluator that trains every candidate on the protocol's backend.
 pub struct TrainEvaluator {
     config: TrainConfig,
     splits: Splits,
+    trainer: Trainer,
     protocol: Protocol,
 }
 
 impl TrainEvaluator {
-    /// Loads the data the protocol names.
-    pub fn new(config: TrainConfig) -> Result<Self, crate::eval::data::DataError> {
+    /// Checks the backend and devices, then loads the data the protocol names.
+    pub fn new(config: TrainConfig) -> Result<Self, SetupError> {
+        let trainer = Trainer::new(&config)?;
         let splits = Splits::load(&config)?;
-        let protocol = Self::protocol_for(&config, &splits);
+        let protocol = Self::protocol_for(&config, &splits, &trainer);
         Ok(TrainEvaluator {
             config,
             splits,
+            trainer,
             protocol,
         })
     }
 
-    /// The protocol of `config` on `splits`: every setting that changes results, the data's
-    /// digest instead of its paths, the backend and the trainer version.
+    /// The protocol of `config` on `splits` trained by `trainer`: every setting that changes
+    /// results, the data's digest instead of its paths, the backend (with its version and
+    /// device kind for tch) and the trainer version.
     ///
     /// Paths are cleared before the settings are serialised: they are not part of the
     /// protocol, and a path that is not UTF-8 would make serialisation fail (which once turned
     /// every such description into `null`, one fingerprint for all of them).
-    pub fn protocol_for(config: &TrainConfig, splits: &Splits) -> Protocol {
+    pub fn protocol_for(config: &TrainConfig, splits: &Splits, trainer: &Trainer) -> Protocol {
         let mut c = config.clone();
         c.path = None;
         c.train_files.clear();
@@ -465,14 +553,29 @@ impl TrainEvaluator {
             if config.max_memory_mb == config::DEFAULT_MAX_MEMORY_MB {
                 m.remove("max_memory_mb");
             }
+            // Which GPU (of one kind) runs an evaluation does not change it; the backend
+            // settings burn-flex does not have are left out of its protocols, which keep the
+            // fingerprints they had before the tch backend existed.
+            m.remove("devices");
+            m.remove("device");
+            if config.backend == config::BackendKind::BurnFlex {
+                for k in ["precision", "channels_last", "deterministic"] {
+                    m.remove(k);
+                }
+            }
             m.insert("kind".into(), "train".into());
-            m.insert("backend".into(), "burn-flex".into());
+            trainer.describe(m);
             m.insert("trainer_version".into(), TRAINER_VERSION.into());
             m.insert("data_digest".into(), splits.digest.clone().into());
         }
         Protocol::new(d).at(Fidelity::Epochs {
             epochs: config.epochs,
         })
+    }
+
+    /// The trainer.
+    pub fn trainer(&self) -> &Trainer {
+        &self.trainer
     }
 
     /// The loaded data.
@@ -544,12 +647,9 @@ impl Evaluator for TrainEvaluator {
 
     fn evaluate(&self, task: &Task<'_>) -> Outcome {
         let seed = self.seed_for(&task.hash, task.repeat);
-        outcome(train_flex(
-            task.network,
-            &self.splits,
-            &self.config,
-            seed,
-            &mut |_| {},
-        ))
+        outcome(
+            self.trainer
+                .train(task.network, &self.splits, &self.config, seed, &mut |_| {}),
+        )
     }
 }

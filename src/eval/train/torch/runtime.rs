@@ -1,0 +1,202 @@
+//! What a tch training evaluator keeps between candidates: its devices (one evaluation on
+//! each at a time), the data sets already uploaded to each device, and the libtorch settings
+//! of its protocol.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Condvar, Mutex};
+
+use tch::{Cuda, Device};
+
+use super::{libtorch_version, set_kernels, Compute, DeviceData, Tch, TchOptions};
+use crate::eval::train::config::{DeviceSpec, Precision, TrainConfig};
+use crate::eval::train::{train, Progress, Splits, TrainError, TrainReport};
+use crate::ir::Network;
+
+/// A tch evaluator's devices and the data it holds on them.
+pub struct Runtime {
+    devices: Vec<Device>,
+    busy: Mutex<Vec<bool>>,
+    free: Condvar,
+    /// Uploaded data sets by (device slot, data set address).
+    held: Mutex<HashMap<(usize, usize), Arc<DeviceData>>>,
+    version: String,
+}
+
+/// Why a tch evaluator cannot start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DeviceError(pub String);
+
+fn cuda_summary() -> String {
+    format!(
+        "cuda {} cudnn {}",
+        tch::utils::version_cudart(),
+        tch::utils::version_cudnn()
+    )
+}
+
+/// The libtorch device `spec` names, checked against what libtorch sees. `auto` picks the
+/// first GPU, or the CPU (said on stderr) when there is none.
+pub fn resolve(spec: DeviceSpec) -> Result<Device, DeviceError> {
+    match spec {
+        DeviceSpec::Cpu => Ok(Device::Cpu),
+        DeviceSpec::Auto => {
+            if Cuda::is_available() {
+                Ok(Device::Cuda(0))
+            } else {
+                eprintln!("device = \"auto\": libtorch sees no CUDA GPU, training on the CPU");
+                Ok(Device::Cpu)
+            }
+        }
+        DeviceSpec::Cuda(n) => {
+            if !Cuda::is_available() {
+                return Err(DeviceError(format!(
+                    "device = \"cuda:{n}\", but libtorch {} sees no CUDA GPU (no driver, or \
+                     CUDA_VISIBLE_DEVICES hides them); use device = \"cpu\" or \"auto\"",
+                    libtorch_version()
+                )));
+            }
+            let count = Cuda::device_count().max(0) as usize;
+            if n >= count {
+                return Err(DeviceError(format!(
+                    "device = \"cuda:{n}\", but libtorch sees {count} GPU(s): cuda:0..cuda:{}",
+                    count.saturating_sub(1)
+                )));
+            }
+            Ok(Device::Cuda(n))
+        }
+    }
+}
+
+impl Runtime {
+    /// The devices `config` names (`devices`, else `device`), all of one kind.
+    pub fn new(config: &TrainConfig) -> Result<Runtime, DeviceError> {
+        let specs = if config.devices.is_empty() {
+            vec![config.device]
+        } else {
+            config.devices.clone()
+        };
+        let devices = specs
+            .into_iter()
+            .map(resolve)
+            .collect::<Result<Vec<_>, _>>()?;
+        let gpu = devices.iter().any(|d| d.is_cuda());
+        if gpu && devices.iter().any(|d| !d.is_cuda()) {
+            return Err(DeviceError(
+                "devices mixes the CPU and GPUs; results differ between them, so one protocol \
+                 uses one kind"
+                    .into(),
+            ));
+        }
+        let mut version = format!("libtorch {}", libtorch_version());
+        if gpu {
+            version = format!("{version} {}", cuda_summary());
+        }
+        Ok(Runtime {
+            busy: Mutex::new(vec![false; devices.len()]),
+            devices,
+            free: Condvar::new(),
+            held: Mutex::new(HashMap::new()),
+            version,
+        })
+    }
+
+    /// `cpu` or `cuda`: the device kind, part of the protocol.
+    pub fn device_kind(&self) -> &'static str {
+        if self.devices.iter().any(|d| d.is_cuda()) {
+            "cuda"
+        } else {
+            "cpu"
+        }
+    }
+
+    /// libtorch's version, with CUDA's and cuDNN's on a GPU: part of the protocol.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Waits for a free device; it is given back when the returned slot drops.
+    fn acquire(&self) -> Slot<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(i) = busy.iter().position(|b| !b) {
+                busy[i] = true;
+                return Slot { runtime: self, i };
+            }
+            busy = self.free.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn hold(
+        &self,
+        slot: usize,
+        data: &crate::eval::data::Dataset,
+        splits: &Splits,
+    ) -> Arc<DeviceData> {
+        let key = (slot, data as *const _ as usize);
+        let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(held.entry(key).or_insert_with(|| {
+            Arc::new(DeviceData::upload(data, &splits.norm, self.devices[slot]))
+        }))
+    }
+
+    /// Trains `net` on one free device: a panic inside libtorch becomes a failure, and CUDA
+    /// running out of memory becomes [`TrainError::GpuMemory`] (the device stays usable).
+    pub fn train(
+        &self,
+        net: &Network,
+        splits: &Splits,
+        config: &TrainConfig,
+        seed: u64,
+        progress: &mut (dyn FnMut(Progress) + Send),
+    ) -> Result<TrainReport, TrainError> {
+        let slot = self.acquire();
+        let device = self.devices[slot.i];
+        let mut held = vec![(&splits.train, self.hold(slot.i, &splits.train, splits))];
+        held.push((&splits.valid, self.hold(slot.i, &splits.valid, splits)));
+        if let Some(t) = &splits.test {
+            held.push((t, self.hold(slot.i, t, splits)));
+        }
+        let options = TchOptions {
+            device,
+            compute: match config.precision {
+                Precision::Fp32 => Compute::Fp32,
+                Precision::Bf16 => Compute::Bf16,
+            },
+            channels_last: config.channels_last,
+        };
+        let result = crate::eval::train::guarded(1, || {
+            tch::set_num_threads(config.threads.max(1) as i32);
+            set_kernels(device.is_cuda(), config.deterministic);
+            let mut backend = Tch::new(config.optimizer_spec(), options);
+            for (data, h) in &held {
+                backend.hold(data, Arc::clone(h));
+            }
+            train(&mut backend, net, splits, config, seed, progress)
+        });
+        match result {
+            Err(TrainError::Panic(m)) if m.contains("out of memory") => {
+                Err(TrainError::GpuMemory(first_line(&m)))
+            }
+            r => r,
+        }
+    }
+}
+
+fn first_line(m: &str) -> String {
+    let m = m.trim_start_matches("Torch(\"").trim_start();
+    m.lines().next().unwrap_or(m).chars().take(300).collect()
+}
+
+struct Slot<'a> {
+    runtime: &'a Runtime,
+    i: usize,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut busy = self.runtime.busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy[self.i] = false;
+        self.runtime.free.notify_one();
+    }
+}
