@@ -13,11 +13,18 @@
 # CPU-only machines and on NVIDIA GPUs), a minute or two to download and unpack. The binary
 # records libtorch's folder as its run path, so it runs without exporting anything.
 #
+# EVONAS_TORCH_VERSION=2.11.0 builds against another PyTorch release (its own venv in the
+# cache; tch's version check bypassed): experiments/gpu_check/build.sh uses it to match a GPU
+# machine's PyTorch.
+#
 # To use a libtorch you downloaded instead (e.g. a CPU-only zip from pytorch.org), set
 # LIBTORCH=/path/to/libtorch (and LIBTORCH_BYPASS_VERSION_CHECK=1 if it is not 2.9.0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-TORCH_VERSION=2.9.0
+TORCH_VERSION="${EVONAS_TORCH_VERSION:-2.9.0}"
+if [ "$TORCH_VERSION" != 2.9.0 ]; then
+  export LIBTORCH_BYPASS_VERSION_CHECK=1
+fi
 CACHE="${EVONAS_LIBTORCH_CACHE:-$HOME/.cache/evonas}"
 VENV="$CACHE/torch-$TORCH_VERSION"
 

@@ -919,3 +919,44 @@ fn protocol_checks_name_the_key() {
         "{e}"
     );
 }
+
+#[cfg(not(feature = "tch"))]
+#[test]
+fn backend_tch_without_the_feature_says_how_to_build_it() {
+    let dir = tempdir();
+    let text = CAMPAIGN
+        .replace("THREADS", "1")
+        .replace("batch_size = 32", "batch_size = 32\nbackend = \"tch\"");
+    let cfg = write(&dir, "tch.toml", &text);
+    let store = dir.path().join("store");
+    let err = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    )
+    .fails();
+    assert!(err.contains("scripts/libtorch.sh"), "{err}");
+    assert!(err.contains("--features tch"), "{err}");
+    // burn-flex refuses GPU-only settings by name.
+    let gpu = CAMPAIGN
+        .replace("THREADS", "1")
+        .replace("batch_size = 32", "batch_size = 32\ndevice = \"cuda:0\"");
+    let cfg = write(&dir, "gpu.toml", &gpu);
+    let err = evonas(
+        &[
+            "search",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        None,
+    )
+    .fails();
+    assert!(err.contains("burn-flex"), "{err}");
+}
