@@ -5,6 +5,7 @@
 #   scripts/libtorch.sh test --release --test tch   # any cargo command, with the feature
 #   scripts/libtorch.sh env                         # print the exports, for your own commands
 #   scripts/libtorch.sh install                     # only install libtorch
+#   scripts/libtorch.sh python                      # print the Python that has this PyTorch
 #
 # libtorch comes from PyTorch's wheel on PyPI (torch==2.9.0, the version tch 0.22 is made
 # for), installed once into a virtual environment in a cache folder outside the checkout
@@ -65,5 +66,6 @@ fi
 case "$cmd" in
   install) echo "libtorch ready: $VENV" >&2 ;;
   env) exports ;;
+  python) echo "$VENV/bin/python" ;;
   *) exec cargo "$cmd" --features tch "$@" ;;
 esac

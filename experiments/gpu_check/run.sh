@@ -27,6 +27,7 @@ for b in evonas train_speed; do
     exit 1
   fi
 done
+export PYTHONWARNINGS=ignore
 OUT="${OUT:-$(mktemp -d)}"
 mkdir -p "$OUT"
 
