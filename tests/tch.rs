@@ -365,6 +365,11 @@ fn campaigns_on_both_backends_run_and_keep_separate_cache_keys() {
     let mut keys = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
     for line in dump.lines() {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let library = v["record"]["machine"]["library"].as_str().unwrap_or("");
+        assert!(
+            library.starts_with("burn-flex") || library.starts_with("libtorch 2."),
+            "{line}"
+        );
         keys.entry(v["record"]["genotype"].to_string())
             .or_default()
             .insert(v["key"].to_string());

@@ -699,6 +699,10 @@ fn a_training_campaign_is_reproducible_records_curves_and_retrains() {
     )
     .ok();
     let first: serde_json::Value = serde_json::from_str(dump.lines().next().unwrap()).unwrap();
+    // ...and where it was measured: CPU model, instruction set, library.
+    let machine = &first["record"]["machine"];
+    assert_eq!(machine["library"], "burn-flex 0.22.1", "{first}");
+    assert!(!machine["cpu"].as_str().unwrap_or("").is_empty(), "{first}");
     assert_eq!(
         first["record"]["curves"]["train_loss"]
             .as_array()
@@ -723,6 +727,10 @@ fn a_training_campaign_is_reproducible_records_curves_and_retrains() {
     assert_eq!(
         docs[0]["result"]["fidelity"],
         serde_json::json!({"kind": "epochs", "epochs": 1}),
+        "{docs}"
+    );
+    assert_eq!(
+        docs[0]["result"]["provenance"]["machine"]["library"], "burn-flex 0.22.1",
         "{docs}"
     );
     // Retraining the best two reports test accuracy on the held-out split.

@@ -130,6 +130,7 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
                 "flops": c.flops,
                 "seed": config.seed,
                 "protocol": train::TrainEvaluator::protocol_for(config, &splits, &trainer).description,
+                "machine": trainer.machine(),
                 "record": report,
             });
             println!("{}", serde_json::to_string_pretty(&out)?);

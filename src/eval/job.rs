@@ -148,6 +148,8 @@ pub struct Evaluation {
     pub genotype: String,
     /// The knobs and input it was decoded with.
     pub decoded_with: crate::eval::DecodeContext,
+    /// Where it ran (training evaluators).
+    pub machine: Option<crate::eval::machine::Machine>,
 }
 
 /// Why a job could not be run (as opposed to a candidate that failed, which is an
@@ -292,6 +294,7 @@ impl Runner {
                 knobs: *parts.knobs,
                 input: self.evaluator.input(),
             },
+            machine: self.evaluator.machine(),
         })
     }
 }

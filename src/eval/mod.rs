@@ -7,6 +7,7 @@
 
 pub mod data;
 pub mod job;
+pub mod machine;
 pub mod memory;
 pub mod mock;
 pub mod registry;
@@ -226,6 +227,11 @@ pub trait Evaluator: Send + Sync {
     fn input(&self) -> Option<([u32; 3], u32)> {
         None
     }
+    /// Where evaluations run (training evaluators: CPU, instruction set, GPU, library), kept
+    /// in each record they make.
+    fn machine(&self) -> Option<machine::Machine> {
+        None
+    }
 }
 
 /// Current evaluation-record schema; records from a newer schema are refused.
@@ -266,6 +272,9 @@ pub struct EvalRecord {
     /// hash version 3: `evonas cache rehash` then finds them in the store's campaigns).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoded_with: Option<DecodeContext>,
+    /// Where the latest evaluation ran (training evaluators; absent in older records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<machine::Machine>,
     /// evonas version that wrote the record.
     pub evonas_version: String,
     /// Seconds since the Unix epoch when first written.
@@ -308,6 +317,7 @@ impl EvalRecord {
             genotype,
             space: space.to_string(),
             decoded_with: None,
+            machine: None,
             evonas_version: env!("CARGO_PKG_VERSION").to_string(),
             created_unix: now,
             updated_unix: now,

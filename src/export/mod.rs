@@ -117,9 +117,9 @@ impl Context<'_> {
         let net = doc.network().map_err(|e| bad(&e))?;
         let (_, structural) = hash::hash(&net);
         let cost = crate::ir::cost(&net);
-        let (metrics, curves, failure) = match record {
-            Some(r) => (r.metrics, r.curves, r.failure),
-            None => (f.metrics, Default::default(), None),
+        let (metrics, curves, failure, machine) = match record {
+            Some(r) => (r.metrics, r.curves, r.failure, r.machine),
+            None => (f.metrics, Default::default(), None, None),
         };
         doc.result = Some(ArchResult {
             functional_hash: f.hash,
@@ -139,6 +139,7 @@ impl Context<'_> {
                 campaign_state: self.state.name().to_string(),
                 evonas_version: env!("CARGO_PKG_VERSION").to_string(),
                 exported_unix: self.exported_unix,
+                machine,
             },
         });
         Ok(doc)

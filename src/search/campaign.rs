@@ -583,7 +583,7 @@ impl<'a> Campaign<'a> {
             repeat: base.as_ref().map_or(0, |r| r.evaluations),
         })?;
         let outcome = evaluation.outcome;
-        let record = match base {
+        let mut record = match base {
             Some(mut r) => {
                 r.add(&outcome);
                 r
@@ -599,6 +599,9 @@ impl<'a> Campaign<'a> {
                 r
             }
         };
+        if evaluation.machine.is_some() {
+            record.machine = evaluation.machine;
+        }
         // Under aggregation the search sees the running mean; the cost is this evaluation's.
         let served = match (&outcome, record.as_hit()) {
             (

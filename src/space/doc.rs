@@ -89,6 +89,10 @@ pub struct Provenance {
     pub evonas_version: String,
     /// Seconds since the Unix epoch at export.
     pub exported_unix: u64,
+    /// Where the figures were measured (training evaluators: CPU, instruction set, GPU,
+    /// library and version), from the cache record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<crate::eval::machine::Machine>,
 }
 
 /// Why an architecture document cannot be read.

@@ -38,6 +38,9 @@ use super::memory::{self, Meter, OutOfMemory};
 use super::{Evaluator, FailureKind, Fidelity, Outcome, Protocol, Task};
 use crate::ir::Network;
 
+/// The burn release the `burn-flex` backend is built on (pinned in Cargo.toml).
+pub const BURN_VERSION: &str = "0.22.1";
+
 /// Version of the training loop's semantics; part of every training protocol, bumped when a
 /// change alters results.
 pub const TRAINER_VERSION: u32 = 1;
@@ -493,6 +496,17 @@ impl Trainer {
         }
     }
 
+    /// Where this trainer's evaluations run.
+    pub fn machine(&self) -> super::machine::Machine {
+        match self {
+            Trainer::Flex => {
+                super::machine::Machine::this(format!("burn-flex {BURN_VERSION}"), None)
+            }
+            #[cfg(feature = "tch")]
+            Trainer::Tch(rt) => super::machine::Machine::this(rt.version(), rt.gpu_names()),
+        }
+    }
+
     /// What the protocol records of the backend: name, version, device kind.
     fn describe(&self, m: &mut serde_json::Map<String, serde_json::Value>) {
         match self {
@@ -515,6 +529,7 @@ pub struct TrainEvaluator {
     splits: Splits,
     trainer: Trainer,
     protocol: Protocol,
+    machine: super::machine::Machine,
 }
 
 impl TrainEvaluator {
@@ -523,11 +538,13 @@ impl TrainEvaluator {
         let trainer = Trainer::new(&config)?;
         let splits = Splits::load(&config)?;
         let protocol = Self::protocol_for(&config, &splits, &trainer);
+        let machine = trainer.machine();
         Ok(TrainEvaluator {
             config,
             splits,
             trainer,
             protocol,
+            machine,
         })
     }
 
@@ -643,6 +660,10 @@ impl Evaluator for TrainEvaluator {
 
     fn input(&self) -> Option<([u32; 3], u32)> {
         Some((self.splits.input(), self.splits.classes()))
+    }
+
+    fn machine(&self) -> Option<super::machine::Machine> {
+        Some(self.machine.clone())
     }
 
     fn evaluate(&self, task: &Task<'_>) -> Outcome {

@@ -115,6 +115,25 @@ impl Runtime {
         &self.version
     }
 
+    /// The GPU models of this evaluator's devices (`nvidia-smi`), on a GPU.
+    pub fn gpu_names(&self) -> Option<String> {
+        let indices: Vec<usize> = self
+            .devices
+            .iter()
+            .filter_map(|d| match d {
+                Device::Cuda(i) => Some(*i),
+                _ => None,
+            })
+            .collect();
+        if indices.is_empty() {
+            return None;
+        }
+        Some(
+            crate::eval::machine::nvidia_names(&indices)
+                .unwrap_or_else(|| format!("{} CUDA device(s)", indices.len())),
+        )
+    }
+
     /// Waits for a free device; it is given back when the returned slot drops.
     fn acquire(&self) -> Slot<'_> {
         let mut busy = self.busy.lock().unwrap_or_else(|p| p.into_inner());
