@@ -193,18 +193,21 @@ impl Runtime {
             }
             train(&mut backend, net, splits, config, seed, progress)
         });
-        match result {
-            Err(TrainError::Panic(m)) if m.contains("out of memory") => {
-                Err(TrainError::GpuMemory(first_line(&m)))
-            }
-            r => r,
-        }
+        result.map_err(gpu_memory)
     }
 }
 
-fn first_line(m: &str) -> String {
-    let m = m.trim_start_matches("Torch(\"").trim_start();
-    m.lines().next().unwrap_or(m).chars().take(300).collect()
+/// A caught libtorch panic that says CUDA ran out of memory becomes [`TrainError::GpuMemory`]
+/// with libtorch's first line (how much it tried to allocate, how much the GPU has).
+fn gpu_memory(e: TrainError) -> TrainError {
+    match e {
+        TrainError::Panic(m) if m.contains("out of memory") => {
+            let m = m.trim_start_matches("Torch(\"").trim_start();
+            let line = m.lines().next().unwrap_or(m).chars().take(300).collect();
+            TrainError::GpuMemory(line)
+        }
+        e => e,
+    }
 }
 
 struct Slot<'a> {
@@ -217,5 +220,59 @@ impl Drop for Slot<'_> {
         let mut busy = self.runtime.busy.lock().unwrap_or_else(|p| p.into_inner());
         busy[self.i] = false;
         self.runtime.free.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::FailureKind;
+
+    #[test]
+    fn cuda_out_of_memory_is_a_memory_failure_with_libtorch_words() {
+        let panic = TrainError::Panic(
+            "Torch(\"CUDA out of memory. Tried to allocate 20.00 GiB. GPU 0 has a total capacity \
+             of 139.81 GiB of which 3.2 GiB is free.\nException raised from malloc at ...\")"
+                .into(),
+        );
+        let e = gpu_memory(panic);
+        assert_eq!(e.kind(), FailureKind::OutOfMemory);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("out of GPU memory: CUDA out of memory. Tried to allocate 20.00 GiB"),
+            "{text}"
+        );
+        assert!(!text.contains("Exception raised"), "{text}");
+        // Other panics stay what they are.
+        let other = gpu_memory(TrainError::Panic("shape mismatch".into()));
+        assert_eq!(other.kind(), FailureKind::Other);
+    }
+
+    #[test]
+    fn one_evaluation_per_device_at_a_time() {
+        let config = TrainConfig {
+            backend: crate::eval::train::config::BackendKind::Tch,
+            devices: vec![DeviceSpec::Cpu, DeviceSpec::Cpu],
+            ..TrainConfig::default()
+        };
+        let rt = Runtime::new(&config).unwrap();
+        let a = rt.acquire();
+        let b = rt.acquire();
+        assert_ne!(a.i, b.i);
+        let third = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let c = rt.acquire();
+                third.store(true, std::sync::atomic::Ordering::SeqCst);
+                c.i
+            });
+            // Both devices are busy: the third evaluation waits until one is given back.
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            assert!(!third.load(std::sync::atomic::Ordering::SeqCst));
+            let freed = a.i;
+            drop(a);
+            assert_eq!(waiter.join().unwrap(), freed);
+        });
+        drop(b);
     }
 }
