@@ -92,6 +92,13 @@ impl Runtime {
         if gpu {
             version = format!("{version} {}", cuda_summary());
         }
+        // Caps on the CPU kernels libtorch may pick change its floats (and make them the same
+        // on every CPU that has the capped instruction set): part of the protocol.
+        for var in ["ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"] {
+            if let Ok(v) = std::env::var(var) {
+                version = format!("{version} {var}={v}");
+            }
+        }
         Ok(Runtime {
             busy: Mutex::new(vec![false; devices.len()]),
             devices,
