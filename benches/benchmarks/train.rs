@@ -1,6 +1,7 @@
 //! Trainer throughput on the reference NB-201 network (C = 16, N = 1, batch 64, 32x32):
 //! `train/step-nb201-ref` is one forward + backward + SGD step on burn-flex, one thread, in
-//! images per second. The ratio against PyTorch is measured by `examples/train_speed`, which
+//! images per second; `train/step-nb201-ref-tch` the same on tch-CPU (built with `--features
+//! tch`: `scripts/libtorch.sh bench -- train/`). The ratio against PyTorch is measured by `examples/train_speed`, which
 //! runs both in the same process tree (`experiments/train_speed/README.md`).
 
 use criterion::{criterion_group, Criterion, Throughput};
@@ -56,4 +57,57 @@ fn step(c: &mut Criterion) {
     g.finish();
 }
 
+#[cfg(feature = "tch")]
+fn step_tch(c: &mut Criterion) {
+    use evonas::eval::train::torch::{Compute, Tch, TchOptions};
+    let batch = 64;
+    let space = AnySpace::builtin("nb201")
+        .expect("built-in space")
+        .with_knobs(&Knobs {
+            channels: Some(16),
+            cells: Some(1),
+        });
+    let net = space
+        .decode(&space.parse(REFERENCE).expect("reference cell"))
+        .expect("decodes");
+    let x: Vec<f32> = (0..batch * 3 * 32 * 32)
+        .map(|i| ((i * 7919 % 1009) as f32 / 504.5) - 1.0)
+        .collect();
+    let targets: Vec<f32> = (0..batch * 10)
+        .map(|i| f32::from(u8::from(i % 10 == (i / 10 * 3) % 10)))
+        .collect();
+    tch::set_num_threads(1);
+    let mut b = Tch::new(
+        OptimizerSpec::Sgd {
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+        },
+        TchOptions {
+            device: tch::Device::Cpu,
+            compute: Compute::Fp32,
+            channels_last: false,
+        },
+    );
+    let model = Model::build(&net, &mut b, 0).expect("builds");
+    let input = b.tensor(x, [batch, 3, 32, 32]);
+    let t = b.tensor(targets, [batch, 10, 1, 1]);
+    let mut g = c.benchmark_group("train");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(batch as u64));
+    g.bench_function("step-nb201-ref-tch", |bench| {
+        bench.iter(|| {
+            let logits = model
+                .forward(&mut b, input.clone(), true)
+                .expect("no memory limit");
+            let loss = b.cross_entropy(logits, t.clone());
+            b.step(loss, 0.05);
+        })
+    });
+    g.finish();
+}
+
+#[cfg(not(feature = "tch"))]
 criterion_group!(benches, step);
+#[cfg(feature = "tch")]
+criterion_group!(benches, step, step_tch);

@@ -206,7 +206,9 @@ pub struct Tch {
     norms: Vec<NormState>,
     optimizer: OptimizerSpec,
     no_grad: Option<tch::NoGradGuard>,
-    data: Vec<(*const Dataset, Arc<DeviceData>)>,
+    /// Data sets held on the device, by the address of the host copy (an identity, never
+    /// dereferenced).
+    data: Vec<(usize, Arc<DeviceData>)>,
 }
 
 impl Tch {
@@ -226,13 +228,13 @@ impl Tch {
 
     /// Serves batches of `dataset` from `held` (the same images on this backend's device).
     pub fn hold(&mut self, dataset: &Dataset, held: Arc<DeviceData>) {
-        self.data.push((dataset as *const Dataset, held));
+        self.data.push((dataset as *const Dataset as usize, held));
     }
 
     fn held(&self, data: &Dataset) -> Option<Arc<DeviceData>> {
         self.data
             .iter()
-            .find(|(p, d)| std::ptr::eq(*p, data) && d.len == data.len())
+            .find(|(p, d)| *p == data as *const Dataset as usize && d.len == data.len())
             .map(|(_, d)| Arc::clone(d))
     }
 
