@@ -928,43 +928,43 @@ fn protocol_checks_name_the_key() {
     );
 }
 
-#[cfg(not(feature = "tch"))]
-#[test]
-fn backend_tch_without_the_feature_says_how_to_build_it() {
+/// `evonas search` on CAMPAIGN with `extra` added to its [evaluator]: the error it fails with.
+fn search_fails_with(extra: &str) -> String {
     let dir = tempdir();
     let text = CAMPAIGN
         .replace("THREADS", "1")
-        .replace("batch_size = 32", "batch_size = 32\nbackend = \"tch\"");
-    let cfg = write(&dir, "tch.toml", &text);
+        .replace("batch_size = 32", &format!("batch_size = 32\n{extra}"));
+    let cfg = write(&dir, "c.toml", &text);
     let store = dir.path().join("store");
-    let err = evonas(
-        &[
-            "search",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        None,
-    )
-    .fails();
+    let args = [
+        "search",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--store",
+        store.to_str().unwrap(),
+    ];
+    evonas(&args, None).fails()
+}
+
+#[cfg(not(feature = "tch"))]
+#[test]
+fn backend_tch_without_the_feature_says_how_to_build_it() {
+    let err = search_fails_with("backend = \"tch\"");
     assert!(err.contains("scripts/libtorch.sh"), "{err}");
     assert!(err.contains("--features tch"), "{err}");
-    // burn-flex refuses GPU-only settings by name.
-    let gpu = CAMPAIGN
-        .replace("THREADS", "1")
-        .replace("batch_size = 32", "batch_size = 32\ndevice = \"cuda:0\"");
-    let cfg = write(&dir, "gpu.toml", &gpu);
-    let err = evonas(
-        &[
-            "search",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        None,
-    )
-    .fails();
-    assert!(err.contains("burn-flex"), "{err}");
+}
+
+#[test]
+fn burn_flex_refuses_gpu_only_settings_by_name() {
+    for (extra, key) in [
+        ("device = \"cuda:0\"", "device"),
+        ("precision = \"bf16\"", "precision"),
+        ("channels_last = true", "channels_last"),
+    ] {
+        let err = search_fails_with(extra);
+        assert!(
+            err.contains(key) && err.contains("burn-flex"),
+            "{extra}: {err}"
+        );
+    }
 }

@@ -12,17 +12,22 @@ use evonas::space::{AnySpace, Knobs};
 const REFERENCE: &str =
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|";
 
-fn step(c: &mut Criterion) {
-    let batch = 64;
+/// The reference NB-201 network (C = 16, N = 1).
+fn reference() -> evonas::ir::Network {
     let space = AnySpace::builtin("nb201")
         .expect("built-in space")
         .with_knobs(&Knobs {
             channels: Some(16),
             cells: Some(1),
         });
-    let net = space
+    space
         .decode(&space.parse(REFERENCE).expect("reference cell"))
-        .expect("decodes");
+        .expect("decodes")
+}
+
+fn step(c: &mut Criterion) {
+    let batch = 64;
+    let net = reference();
     let x: Vec<f32> = (0..batch * 3 * 32 * 32)
         .map(|i| ((i * 7919 % 1009) as f32 / 504.5) - 1.0)
         .collect();
@@ -61,15 +66,7 @@ fn step(c: &mut Criterion) {
 fn step_tch(c: &mut Criterion) {
     use evonas::eval::train::torch::{Compute, Tch, TchOptions};
     let batch = 64;
-    let space = AnySpace::builtin("nb201")
-        .expect("built-in space")
-        .with_knobs(&Knobs {
-            channels: Some(16),
-            cells: Some(1),
-        });
-    let net = space
-        .decode(&space.parse(REFERENCE).expect("reference cell"))
-        .expect("decodes");
+    let net = reference();
     let x: Vec<f32> = (0..batch * 3 * 32 * 32)
         .map(|i| ((i * 7919 % 1009) as f32 / 504.5) - 1.0)
         .collect();
