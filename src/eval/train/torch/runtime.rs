@@ -88,6 +88,12 @@ impl Runtime {
                     .into(),
             ));
         }
+        if gpu && config.deterministic && std::env::var_os("CUBLAS_WORKSPACE_CONFIG").is_none() {
+            // cuBLAS is deterministic only with a fixed workspace, read when its first handle
+            // is made: set here, before any CUDA work of this process (libtorch refuses
+            // nondeterministic cuBLAS calls under deterministic algorithms otherwise).
+            std::env::set_var("CUBLAS_WORKSPACE_CONFIG", ":4096:8");
+        }
         let mut version = format!("libtorch {}", libtorch_version());
         if gpu {
             version = format!("{version} {}", cuda_summary());
