@@ -69,6 +69,7 @@ pub(crate) mod mix;
 pub mod report;
 pub mod search;
 pub mod space;
+pub mod stats;
 pub mod store;
 
 pub use error::{Error, Result};
