@@ -108,7 +108,7 @@ fn tch_on(
     device: &str,
 ) -> anyhow::Result<(f64, Vec<f32>)> {
     use evonas::eval::train::config::DeviceSpec;
-    use evonas::eval::train::torch::{runtime, set_kernels, Compute, Tch, TchOptions};
+    use evonas::eval::train::torch::{runtime, set_kernels, Precision, Tch, TchOptions};
     let spec: DeviceSpec = device.parse().map_err(anyhow::Error::msg)?;
     let device = runtime::resolve(spec)?;
     tch::set_num_threads(threads as i32);
@@ -117,7 +117,11 @@ fn tch_on(
         SGD,
         TchOptions {
             device,
-            compute: if o.bf16 { Compute::Bf16 } else { Compute::Fp32 },
+            precision: if o.bf16 {
+                Precision::Bf16
+            } else {
+                Precision::Fp32
+            },
             channels_last: o.channels_last,
         },
     );

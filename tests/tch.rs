@@ -6,7 +6,7 @@
 use evonas::eval::data::Crop;
 use evonas::eval::train::backend::{Backend, OptimizerSpec};
 use evonas::eval::train::config::{BackendKind, DeviceSpec, Precision};
-use evonas::eval::train::torch::{runtime, Compute, DeviceData, Tch, TchOptions};
+use evonas::eval::train::torch::{runtime, DeviceData, Tch, TchOptions};
 use evonas::eval::train::{self, BurnFlex, Model, Splits, TrainConfig, Trainer};
 use evonas::ir::Network;
 use evonas::space::{AnySpace, Knobs, BUILTIN};
@@ -20,12 +20,12 @@ const SGD: OptimizerSpec = OptimizerSpec::Sgd {
     weight_decay: 5e-4,
 };
 
-fn cpu(compute: Compute, channels_last: bool) -> Tch {
+fn cpu(precision: Precision, channels_last: bool) -> Tch {
     Tch::new(
         SGD,
         TchOptions {
             device: tch::Device::Cpu,
-            compute,
+            precision,
             channels_last,
         },
     )
@@ -130,11 +130,11 @@ fn logits_and_gradients_equal_burn_flex_on_every_space() {
     let largest = |d: Vec<f32>| d.into_iter().fold(0f32, f32::max);
     for (space, arch, net) in samples() {
         let (lf, sf, gf) = one_batch(&mut BurnFlex::new(SGD), &net, &data);
-        let (lt, st, gt) = one_batch(&mut cpu(Compute::Fp32, false), &net, &data);
+        let (lt, st, gt) = one_batch(&mut cpu(Precision::Fp32, false), &net, &data);
         // Gradients are held to 1e-4 of the largest entry, or, where the network is not smooth
         // at rounding scale, to what a 1e-6 input shift does on either backend alone.
         let (_, _, gf2) = one_batch(&mut BurnFlex::new(SGD), &net, &moved);
-        let (_, _, gt2) = one_batch(&mut cpu(Compute::Fp32, false), &net, &moved);
+        let (_, _, gt2) = one_batch(&mut cpu(Precision::Fp32, false), &net, &moved);
         let own = largest(gradient_diffs(&gf2, &gf)).max(largest(gradient_diffs(&gt2, &gt)));
         let tolerance = 1e-4f32.max(2.0 * own);
         let what = format!("{space} {arch}");
@@ -178,7 +178,7 @@ fn tch_curve(net: &Network, data: &Splits, config: &TrainConfig) -> Vec<f64> {
         config.optimizer_spec(),
         TchOptions {
             device: tch::Device::Cpu,
-            compute: Compute::Fp32,
+            precision: Precision::Fp32,
             channels_last: false,
         },
     );
@@ -256,9 +256,9 @@ fn batches_from_held_data_equal_host_batches() {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
     let crops = Crop::draw(idx.len(), 4, &mut rng);
     for crops in [None, Some(crops.as_slice())] {
-        let mut host = cpu(Compute::Fp32, false);
+        let mut host = cpu(Precision::Fp32, false);
         let (hx, ht) = host.batch(&data.train, &data.norm, &idx, crops, 0.2);
-        let mut held = cpu(Compute::Fp32, false);
+        let mut held = cpu(Precision::Fp32, false);
         let d = DeviceData::upload(&data.train, &data.norm, tch::Device::Cpu);
         held.hold(&data.train, std::sync::Arc::new(d));
         let (dx, dt) = held.batch(&data.train, &data.norm, &idx, crops, 0.2);
@@ -272,14 +272,14 @@ fn batches_from_held_data_equal_host_batches() {
 fn channels_last_computes_the_same_and_bf16_stays_close() {
     let data = splits(40, 8);
     let (name, arch, net) = samples().swap_remove(0);
-    let (l32, s32, g32) = one_batch(&mut cpu(Compute::Fp32, false), &net, &data);
-    let (lcl, _, gcl) = one_batch(&mut cpu(Compute::Fp32, true), &net, &data);
+    let (l32, s32, g32) = one_batch(&mut cpu(Precision::Fp32, false), &net, &data);
+    let (lcl, _, gcl) = one_batch(&mut cpu(Precision::Fp32, true), &net, &data);
     assert!(rel_diff(&lcl, &l32) < 1e-4, "{name} {arch}");
     for d in gradient_diffs(&gcl, &g32) {
         assert!(d < 1e-4, "{name} {arch}: {d}");
     }
     // bfloat16 keeps 8 bits of mantissa: close, not equal.
-    let (l16, s16, g16) = one_batch(&mut cpu(Compute::Bf16, false), &net, &data);
+    let (l16, s16, g16) = one_batch(&mut cpu(Precision::Bf16, false), &net, &data);
     assert!(rel_diff(&l16, &l32) < 0.05, "{}", rel_diff(&l16, &l32));
     assert!((s16 - s32).abs() / s32 < 0.02, "{s16} vs {s32}");
     assert!(

@@ -64,7 +64,7 @@ fn step(c: &mut Criterion) {
 
 #[cfg(feature = "tch")]
 fn step_tch(c: &mut Criterion) {
-    use evonas::eval::train::torch::{Compute, Tch, TchOptions};
+    use evonas::eval::train::torch::{Precision, Tch, TchOptions};
     let batch = 64;
     let net = reference();
     let x: Vec<f32> = (0..batch * 3 * 32 * 32)
@@ -82,7 +82,7 @@ fn step_tch(c: &mut Criterion) {
         },
         TchOptions {
             device: tch::Device::Cpu,
-            compute: Compute::Fp32,
+            precision: Precision::Fp32,
             channels_last: false,
         },
     );

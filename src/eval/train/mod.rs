@@ -590,11 +590,6 @@ impl TrainEvaluator {
         })
     }
 
-    /// The trainer.
-    pub fn trainer(&self) -> &Trainer {
-        &self.trainer
-    }
-
     /// The loaded data.
     pub fn splits(&self) -> &Splits {
         &self.splits

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use tch::{Device, Kind, Tensor};
 
 use super::backend::{host_batch, Backend, Norm, NormId, OptimizerSpec, ParamId};
+pub use super::config::Precision;
 use crate::eval::data::{Crop, Dataset};
 use crate::ir::Conv;
 
@@ -103,22 +104,13 @@ fn tune_allocator() {
     }
 }
 
-/// Floating-point precision of the computation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Compute {
-    /// float32 throughout.
-    Fp32,
-    /// bfloat16 convolutions and activations, float32 parameters, statistics and loss.
-    Bf16,
-}
-
 /// How a [`Tch`] backend computes.
 #[derive(Clone, Copy, Debug)]
 pub struct TchOptions {
     /// The device.
     pub device: Device,
     /// Precision.
-    pub compute: Compute,
+    pub precision: Precision,
     /// NHWC memory format for activations and weights.
     pub channels_last: bool,
 }
@@ -248,9 +240,9 @@ impl Tch {
     }
 
     fn compute_kind(&self) -> Kind {
-        match self.options.compute {
-            Compute::Fp32 => Kind::Float,
-            Compute::Bf16 => Kind::BFloat16,
+        match self.options.precision {
+            Precision::Fp32 => Kind::Float,
+            Precision::Bf16 => Kind::BFloat16,
         }
     }
 

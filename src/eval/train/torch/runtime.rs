@@ -7,8 +7,8 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use tch::{Cuda, Device};
 
-use super::{libtorch_version, set_kernels, Compute, DeviceData, Tch, TchOptions};
-use crate::eval::train::config::{DeviceSpec, Precision, TrainConfig};
+use super::{libtorch_version, set_kernels, DeviceData, Tch, TchOptions};
+use crate::eval::train::config::{DeviceSpec, TrainConfig};
 use crate::eval::train::{train, Progress, Splits, TrainError, TrainReport};
 use crate::ir::Network;
 
@@ -191,10 +191,7 @@ impl Runtime {
         }
         let options = TchOptions {
             device,
-            compute: match config.precision {
-                Precision::Fp32 => Compute::Fp32,
-                Precision::Bf16 => Compute::Bf16,
-            },
+            precision: config.precision,
             channels_last: config.channels_last,
         };
         let result = crate::eval::train::guarded(1, || {
