@@ -14,11 +14,17 @@ use crate::ir::Conv;
 /// Per-channel mean and standard deviation images are normalised with.
 pub type Norm = (Vec<f32>, Vec<f32>);
 
-/// Target probabilities (`labels.len() x classes`, row-major) with label smoothing: the true
-/// class gets `1 - smoothing + smoothing / classes`, every other `smoothing / classes`.
-pub fn target_probabilities(labels: &[u8], classes: usize, smoothing: f64) -> Vec<f32> {
+/// The target probability of the true class and of every other one under label smoothing:
+/// `1 - smoothing + smoothing / classes` and `smoothing / classes`.
+pub fn smoothing_levels(classes: usize, smoothing: f64) -> (f32, f32) {
     let off = (smoothing / classes as f64) as f32;
-    let on = (1.0 - smoothing) as f32 + off;
+    ((1.0 - smoothing) as f32 + off, off)
+}
+
+/// Target probabilities (`labels.len() x classes`, row-major) with label smoothing
+/// ([`smoothing_levels`]).
+pub fn target_probabilities(labels: &[u8], classes: usize, smoothing: f64) -> Vec<f32> {
+    let (on, off) = smoothing_levels(classes, smoothing);
     let mut t = vec![off; labels.len() * classes];
     for (i, &l) in labels.iter().enumerate() {
         t[i * classes + usize::from(l)] = on;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use tch::{Device, Kind, Tensor};
 
-use super::backend::{host_batch, Backend, Norm, NormId, OptimizerSpec, ParamId};
+use super::backend::{host_batch, smoothing_levels, Backend, Norm, NormId, OptimizerSpec, ParamId};
 pub use super::config::Precision;
 use crate::eval::data::{Crop, Dataset};
 use crate::ir::Conv;
@@ -168,23 +168,35 @@ struct NormState {
     running_var: Tensor,
 }
 
-/// Optimizer state of one parameter, in the layout of PyTorch's fused optimizers.
+/// Optimizer state of one parameter, in the layout of PyTorch's fused optimizers. Tensors an
+/// optimizer does not use stay undefined (no memory): the shim never reads them.
 struct Slot {
-    /// SGD momentum buffer, or Adam's first moment (zeros at first).
+    /// SGD momentum buffer (with momentum), or Adam's first moment; zeros at first.
     first: Tensor,
-    /// Adam's second moment (zeros at first).
+    /// Adam's second moment; zeros at first.
     second: Tensor,
     /// Adam's step count, a float scalar on the device (advanced before each fused step).
     steps: Tensor,
 }
 
 impl Slot {
-    fn for_param(p: &Tensor) -> Slot {
+    fn for_param(p: &Tensor, optimizer: OptimizerSpec) -> Slot {
         let _guard = tch::no_grad_guard();
-        Slot {
-            first: p.zeros_like(),
-            second: p.zeros_like(),
-            steps: Tensor::zeros([] as [i64; 0], (Kind::Float, p.device())),
+        match optimizer {
+            OptimizerSpec::Sgd { momentum, .. } => Slot {
+                first: if momentum > 0.0 {
+                    p.zeros_like()
+                } else {
+                    Tensor::new()
+                },
+                second: Tensor::new(),
+                steps: Tensor::new(),
+            },
+            OptimizerSpec::Adam { .. } => Slot {
+                first: p.zeros_like(),
+                second: p.zeros_like(),
+                steps: Tensor::zeros([] as [i64; 0], (Kind::Float, p.device())),
+            },
         }
     }
 }
@@ -303,9 +315,7 @@ impl Tch {
         } else {
             x.contiguous()
         };
-        let k = held.classes as f64;
-        let off = (smoothing / k) as f32;
-        let on = (1.0 - smoothing) as f32 + off;
+        let (on, off) = smoothing_levels(held.classes, smoothing);
         let t = held
             .labels
             .index_select(0, &idx)
@@ -417,7 +427,7 @@ impl Backend for Tch {
             .view(shape)
             .to_device(self.options.device);
         let t = self.layout(t).set_requires_grad(true);
-        self.slots.push(Slot::for_param(&t));
+        self.slots.push(Slot::for_param(&t, self.optimizer));
         self.params.push(t);
         ParamId(self.params.len() - 1)
     }
@@ -448,7 +458,7 @@ impl Backend for Tch {
             .view(shape.as_slice())
             .to_device(self.options.device);
         let t = self.layout(t).set_requires_grad(true);
-        self.slots[p.0] = Slot::for_param(&t);
+        self.slots[p.0] = Slot::for_param(&t, self.optimizer);
         self.params[p.0] = t;
     }
 

@@ -17,8 +17,9 @@ pub struct Runtime {
     devices: Vec<Device>,
     busy: Mutex<Vec<bool>>,
     free: Condvar,
-    /// Uploaded data sets by (device slot, data set address).
-    held: Mutex<HashMap<(usize, usize), Arc<DeviceData>>>,
+    /// Uploaded data sets by (device, data set address): two slots on one device (`devices =
+    /// ["cpu", "cpu"]`) share one copy.
+    held: Mutex<HashMap<(Device, usize), Arc<DeviceData>>>,
     version: String,
 }
 
@@ -161,15 +162,16 @@ impl Runtime {
 
     fn hold(
         &self,
-        slot: usize,
+        device: Device,
         data: &crate::eval::data::Dataset,
         splits: &Splits,
     ) -> Arc<DeviceData> {
-        let key = (slot, data as *const _ as usize);
+        let key = (device, data as *const _ as usize);
         let mut held = self.held.lock().unwrap_or_else(|p| p.into_inner());
-        Arc::clone(held.entry(key).or_insert_with(|| {
-            Arc::new(DeviceData::upload(data, &splits.norm, self.devices[slot]))
-        }))
+        Arc::clone(
+            held.entry(key)
+                .or_insert_with(|| Arc::new(DeviceData::upload(data, &splits.norm, device))),
+        )
     }
 
     /// Trains `net` on one free device: a panic inside libtorch becomes a failure, and CUDA
@@ -184,11 +186,15 @@ impl Runtime {
     ) -> Result<TrainReport, TrainError> {
         let slot = self.acquire();
         let device = self.devices[slot.i];
-        let mut held = vec![(&splits.train, self.hold(slot.i, &splits.train, splits))];
-        held.push((&splits.valid, self.hold(slot.i, &splits.valid, splits)));
-        if let Some(t) = &splits.test {
-            held.push((t, self.hold(slot.i, t, splits)));
-        }
+        let held: Vec<_> = [
+            Some(&splits.train),
+            Some(&splits.valid),
+            splits.test.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|d| (d, self.hold(device, d, splits)))
+        .collect();
         let options = TchOptions {
             device,
             precision: config.precision,
