@@ -348,30 +348,20 @@ fn the_protocol_names_backend_version_and_device_kind() {
     assert_ne!(p_bf16.fingerprint(), p_tch.fingerprint());
 }
 
-const CAMPAIGN: &str = r#"
-name = "NAME"
-space = "nb201"
-seed = 3
-[knobs]
-channels = 4
-cells = 1
-[strategy]
-kind = "regularized-evolution"
-population = 3
-sample = 2
-[budget]
-evaluations = 4
-[evaluator]
-kind = "train"
-synthetic_images = 300
-valid_size = 60
-epochs = 1
-batch_size = 32
-backend = "BACKEND"
-[parallel]
-round_size = 2
-DEVICES
-"#;
+/// The train tests' tiny campaign named `name`, on `backend`, with `parallel` added to its
+/// [parallel] table.
+fn campaign(name: &str, backend: &str, parallel: &str) -> String {
+    let text = crate::train::CAMPAIGN
+        .replace("name = \"tiny\"", &format!("name = \"{name}\""))
+        .replace("THREADS", "2")
+        // Four evaluations: both backends' campaigns propose the same cells that far.
+        .replace("evaluations = 5", "evaluations = 4")
+        .replace(
+            "batch_size = 32",
+            &format!("batch_size = 32\nbackend = \"{backend}\""),
+        );
+    format!("{text}{parallel}\n")
+}
 
 #[test]
 fn campaigns_on_both_backends_run_and_keep_separate_cache_keys() {
@@ -382,10 +372,7 @@ fn campaigns_on_both_backends_run_and_keep_separate_cache_keys() {
         ("flex", "burn-flex", ""),
         ("torch", "tch", "devices = [\"cpu\", \"cpu\"]"),
     ] {
-        let text = CAMPAIGN
-            .replace("NAME", name)
-            .replace("BACKEND", backend)
-            .replace("DEVICES", devices);
+        let text = campaign(name, backend, devices);
         let cfg = write(&dir, &format!("{name}.toml"), &text);
         let out = evonas(
             &[
@@ -426,10 +413,7 @@ fn a_tch_config_without_gpu_says_so_and_stores_nothing() {
     }
     let dir = tempdir();
     let store = dir.path().join("store");
-    let text = CAMPAIGN
-        .replace("NAME", "gpu")
-        .replace("BACKEND", "tch")
-        .replace("DEVICES", "devices = [\"cuda:0\"]");
+    let text = campaign("gpu", "tch", "devices = [\"cuda:0\"]");
     let cfg = write(&dir, "gpu.toml", &text);
     let run = evonas(
         &[

@@ -630,7 +630,8 @@ fn the_synthetic_test_split_is_separate_and_optional() {
     assert_ne!(s.digest, without.digest);
 }
 
-const CAMPAIGN: &str = r#"
+/// A tiny training campaign (tests of other modules build theirs from it).
+pub(crate) const CAMPAIGN: &str = r#"
 name = "tiny"
 space = "nb201"
 seed = 3
