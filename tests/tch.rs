@@ -407,7 +407,7 @@ fn campaigns_on_both_backends_run_and_keep_separate_cache_keys() {
 }
 
 #[test]
-fn a_tch_config_without_gpu_says_so_and_stores_nothing() {
+fn a_tch_config_asking_for_a_gpu_without_one_says_so() {
     if tch::Cuda::is_available() {
         return;
     }
