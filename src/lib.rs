@@ -66,6 +66,7 @@ pub mod hex;
 pub mod ir;
 pub mod limits;
 pub(crate) mod mix;
+pub mod queue;
 pub mod report;
 pub mod search;
 pub mod space;

@@ -147,6 +147,15 @@ pub enum Command {
     Report(ReportArgs),
     /// Continue an interrupted or killed campaign exactly where it stopped.
     Resume(ResumeArgs),
+    /// Evaluate jobs from a work queue (Redis Streams) for the campaigns that publish there
+    /// (`[parallel] queue` or `search --queue`). Workers are stateless: start as many as you
+    /// have machines or GPUs, stop or kill them at any time (a killed worker's job is taken over
+    /// by another once its lease expires). They never open a store.
+    ///
+    /// The Redis password, if any, is read from EVONAS_REDIS_PASSWORD, never from the URL.
+    /// First Ctrl-C / SIGTERM: release the job in hand to other workers, finish it if possible,
+    /// exit; second: exit at once.
+    Worker(WorkerArgs),
     /// Show campaigns: state, counts, best so far (`--json` for machines).
     Status(StatusArgs),
     /// Inspect and move the evaluation cache.
@@ -187,6 +196,10 @@ pub struct SearchArgs {
     /// Seed (overrides the config's).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Evaluate on the workers of this queue (redis://HOST:PORT/DB or rediss://...; overrides
+    /// `[parallel] queue`). Results are the same as in-process, in round mode bit for bit.
+    #[arg(long, value_name = "URL")]
+    pub queue: Option<String>,
     /// No progress line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -324,6 +337,12 @@ pub struct ResumeArgs {
     pub name: String,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Evaluate on the workers of this queue (default: the stored config's `[parallel] queue`).
+    #[arg(long, value_name = "URL")]
+    pub queue: Option<String>,
+    /// Evaluate in this process even if the stored config names a queue.
+    #[arg(long, conflicts_with = "queue")]
+    pub local: bool,
     /// No progress line.
     #[arg(long, short)]
     pub quiet: bool,
@@ -401,4 +420,36 @@ pub struct EnumerateArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// The queue: redis://HOST:PORT/DB or rediss://HOST:PORT/DB (TLS).
+    #[arg(long, env = "EVONAS_QUEUE", value_name = "URL")]
+    pub queue: String,
+    /// Jobs evaluated at once (default: one per device, else 1; a training evaluator uses
+    /// every core for one job).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Training devices this worker may use, comma-separated (cuda:0,cuda:1); one job on each
+    /// at a time. Given to training evaluators as their `devices`.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub devices: Vec<String>,
+    /// Lease on a job, renewed every third of it while evaluating: a worker silent this long
+    /// is taken for dead and its job is taken over by another.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub lease_seconds: f64,
+    /// Exit after this many seconds without a job (default: wait for ever). For batch
+    /// schedulers: a worker array ends when the campaign's work does.
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_exit: Option<f64>,
+    /// Exit after answering this many jobs.
+    #[arg(long, value_name = "N")]
+    pub max_jobs: Option<u64>,
+    /// This worker's name in the queue and in logs (default: HOST-PID).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print the closing summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

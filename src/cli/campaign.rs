@@ -30,19 +30,19 @@ pub fn finish_reason(h: &CampaignHeader) -> String {
         .map_or("budget reached".into(), |r| r.to_string())
 }
 
-/// Set by the first Ctrl-C / SIGTERM; the campaign polls it between steps.
-static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by the first Ctrl-C / SIGTERM; the campaign (or worker) polls it between steps.
+pub static STOP: AtomicBool = AtomicBool::new(false);
 
-/// First Ctrl-C / SIGTERM: ask the campaign to stop after saving; second: exit at once.
-fn install_stop_handler() {
+/// First Ctrl-C / SIGTERM: set [`STOP`] and say `first`; second: say `second` and exit at once.
+pub fn install_stop_handler(first: &'static str, second: &'static str) {
     static INSTALLED: std::sync::Once = std::sync::Once::new();
     INSTALLED.call_once(|| {
-        let result = ctrlc::set_handler(|| {
+        let result = ctrlc::set_handler(move || {
             if STOP.swap(true, Ordering::SeqCst) {
-                eprintln!("\nsecond interrupt: exiting now (the store is consistent; resume later)");
+                eprintln!("\nsecond interrupt: {second}");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupt: finishing the current step and saving; press Ctrl-C again to quit at once");
+            eprintln!("\ninterrupt: {first}");
         });
         if let Err(e) = result {
             eprintln!("warning: cannot catch Ctrl-C ({e}); a kill is still safe");
@@ -106,15 +106,21 @@ pub fn drive(
     store_dir: &StoreDir,
     quiet: bool,
 ) -> anyhow::Result<ExitCode> {
-    install_stop_handler();
+    install_stop_handler(
+        "finishing the current step and saving; press Ctrl-C again to quit at once",
+        "exiting now (the store is consistent; resume later)",
+    );
     // The first round writes a snapshot at once, so `status` works from the start.
     let mut last_snapshot: Option<Instant> = None;
     let name = campaign.header().name.clone();
     tracing::info!(
         campaign = %name,
         store = %store_dir,
-        "{} campaign `{name}`",
-        if campaign.resumed() { "resuming" } else { "starting" }
+        "{} campaign `{name}`{}",
+        if campaign.resumed() { "resuming" } else { "starting" },
+        campaign
+            .queue()
+            .map_or(String::new(), |q| format!(" (evaluations on the workers of {q})"))
     );
     let mut best_written = None;
     let mut bar = Progress::new(quiet, 1000, &name);

@@ -33,6 +33,7 @@ mod show;
 mod spaces;
 mod status;
 mod train;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -54,6 +55,7 @@ pub enum Request {
     Resume(resume::Request),
     Status(status::Request),
     Cache(cache::Request),
+    Worker(worker::Request),
 }
 
 impl Request {
@@ -71,9 +73,10 @@ impl Request {
             Command::Retrain(a) => Request::Retrain(retrain::Request::new(a)?),
             Command::Export(a) => Request::Export(export::Request::new(a)?),
             Command::Report(a) => Request::Report(report::Request::new(a)),
-            Command::Resume(a) => Request::Resume(resume::Request::new(a)),
+            Command::Resume(a) => Request::Resume(resume::Request::new(a)?),
             Command::Status(a) => Request::Status(status::Request::new(a)),
             Command::Cache { command } => Request::Cache(cache::Request::new(command)),
+            Command::Worker(a) => Request::Worker(worker::Request::new(a)?),
         })
     }
 
@@ -95,6 +98,7 @@ impl Request {
             Request::Resume(r) => resume::run(r),
             Request::Status(r) => status::run(r),
             Request::Cache(r) => cache::run(r),
+            Request::Worker(r) => worker::run(r),
         }
     }
 }

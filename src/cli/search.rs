@@ -42,6 +42,9 @@ impl Request {
             ..Overrides::default()
         };
         overrides.apply_to_campaign(&mut config);
+        if a.queue.is_some() {
+            config.parallel.queue = a.queue;
+        }
         // Checked after the overrides: a flag may be what makes the config valid (or not).
         config.check(&origin)?;
         Ok(Request {

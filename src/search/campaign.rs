@@ -19,10 +19,14 @@ use super::budget::{self, Spent};
 use super::commit::{commit_round, notation, Round, Searcher};
 use super::config::{CampaignConfig, ConfigError};
 use super::strategy::{self, Strategy};
-use crate::eval::job::{Job, JobError, JobParts, Runner, SpaceSource, JOB_SCHEMA};
+use crate::eval::job::{Evaluation, Job, JobError, JobParts, Runner, SpaceSource, JOB_SCHEMA};
 use crate::eval::registry::{Registry, SpecError};
-use crate::eval::{unix_now, EvalRecord, Fingerprint, Outcome};
+use crate::eval::{unix_now, EvalRecord, FailureKind, Fingerprint, Outcome};
 use crate::hash::FunctionalHash;
+use crate::queue::address::AddressError;
+use crate::queue::message::{Answer, CampaignKey, JobId};
+use crate::queue::remote::{Received, Remote};
+use crate::queue::{QueueAddress, QueueError};
 use crate::space::{AnyGenotype, AnySpace, SpaceError};
 use crate::store::cache::{CacheKey, CachePolicy, Decision};
 use crate::store::campaign::{
@@ -81,6 +85,12 @@ pub enum SearchError {
         /// Its hash version.
         version: u32,
     },
+    /// The queue's URL is wrong.
+    #[error("[parallel] queue: {0}")]
+    QueueAddress(#[from] AddressError),
+    /// The queue cannot be reached.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
     /// Could not build the thread pool.
     #[error("cannot start {threads} evaluation threads: {message}")]
     Threads {
@@ -162,6 +172,8 @@ pub struct Campaign<'a> {
     /// The functional-hash version of every hash this campaign makes (the one it started with).
     hash_version: u32,
     pool: rayon::ThreadPool,
+    /// The work queue, when evaluations run on workers.
+    remote: Option<Remote>,
     session_start: Instant,
     elapsed_before: f64,
     resumed: bool,
@@ -254,7 +266,8 @@ impl<'a> Campaign<'a> {
             fidelity: evaluator.protocol().fidelity.clone(),
             input: evaluator.input(),
         });
-        Ok(Campaign {
+        let queue = config.parallel.queue.clone();
+        let mut campaign = Campaign {
             store,
             space,
             config,
@@ -267,10 +280,30 @@ impl<'a> Campaign<'a> {
             seen,
             hash_version,
             pool,
+            remote: None,
             session_start: Instant::now(),
             elapsed_before,
             resumed,
-        })
+        };
+        if let Some(url) = queue {
+            campaign.use_queue(&QueueAddress::parse(&url)?)?;
+        }
+        Ok(campaign)
+    }
+
+    /// Evaluates cache misses on the workers of the queue at `addr` from now on (see
+    /// [`crate::queue`]); fails if the queue cannot be reached.
+    pub fn use_queue(&mut self, addr: &QueueAddress) -> Result<(), SearchError> {
+        let key = CampaignKey::of(self.store.dir(), &self.header.name);
+        let remote = Remote::connect(addr, key, self.config.parallel.max_deliveries)?;
+        tracing::info!(queue = %addr, "evaluating on the queue's workers");
+        self.remote = Some(remote);
+        Ok(())
+    }
+
+    /// The work queue, if evaluations run on workers.
+    pub fn queue(&self) -> Option<&QueueAddress> {
+        self.remote.as_ref().map(Remote::addr)
     }
 
     /// Reopens a stored campaign from its own stored config (built-in evaluator kinds).
@@ -492,30 +525,39 @@ impl<'a> Campaign<'a> {
             .collect();
         let round = inflight.round;
         let coins: Vec<f64> = (0..n).map(|i| self.coin(round, i as u32)).collect();
-        let this = &*self;
-        let fresh: Vec<Result<Option<(usize, SlotResult)>, SearchError>> =
-            this.pool.install(|| {
-                todo.par_iter()
-                    .map(|&i| {
-                        if stop.load(Ordering::SeqCst) {
-                            return Ok(None);
-                        }
-                        this.answer_slot(&name, i, &inflight.candidates[i], policy, coins[i])
-                            .map(|r| Some((i, r)))
-                    })
-                    .collect()
-            });
-        let mut interrupted = false;
-        for r in fresh {
-            match r? {
-                Some((i, result)) => {
-                    done.insert(i as u32, result);
-                }
-                None => interrupted = true,
+        if let Some(mut remote) = self.remote.take() {
+            let answered = self.answer_remote(&mut remote, inflight, &todo, &coins, stop);
+            self.remote = Some(remote);
+            match answered? {
+                Some(results) => done.extend(results.into_iter().map(|(i, r)| (i as u32, r))),
+                None => return Ok(None),
             }
-        }
-        if interrupted {
-            return Ok(None);
+        } else {
+            let this = &*self;
+            let fresh: Vec<Result<Option<(usize, SlotResult)>, SearchError>> =
+                this.pool.install(|| {
+                    todo.par_iter()
+                        .map(|&i| {
+                            if stop.load(Ordering::SeqCst) {
+                                return Ok(None);
+                            }
+                            this.answer_slot(&name, i, &inflight.candidates[i], policy, coins[i])
+                                .map(|r| Some((i, r)))
+                        })
+                        .collect()
+                });
+            let mut interrupted = false;
+            for r in fresh {
+                match r? {
+                    Some((i, result)) => {
+                        done.insert(i as u32, result);
+                    }
+                    None => interrupted = true,
+                }
+            }
+            if interrupted {
+                return Ok(None);
+            }
         }
         let mut out = Vec::with_capacity(n);
         for (i, &lead) in leader.iter().enumerate() {
@@ -551,6 +593,29 @@ impl<'a> Campaign<'a> {
         }
     }
 
+    /// Answers a slot from the cache, or says it needs an evaluation (on top of `base`, the
+    /// record an aggregating policy adds to).
+    fn lookup(
+        &self,
+        hash: FunctionalHash,
+        policy: CachePolicy,
+        coin: f64,
+    ) -> Result<Result<SlotResult, Option<EvalRecord>>, SearchError> {
+        let key = CacheKey::new(hash, self.protocol);
+        let existing = if policy.uses_cache() {
+            self.store.cache_get(&key)?
+        } else {
+            None
+        };
+        Ok(match policy.decide(existing, coin) {
+            Decision::Hit(record) => Ok(SlotResult {
+                source: Source::Cache,
+                outcome: record.as_hit(),
+            }),
+            Decision::Evaluate { base } => Err(base),
+        })
+    }
+
     fn answer_slot(
         &self,
         name: &str,
@@ -559,29 +624,32 @@ impl<'a> Campaign<'a> {
         policy: CachePolicy,
         coin: f64,
     ) -> Result<SlotResult, SearchError> {
-        let hash = candidate.hash;
-        let key = CacheKey::new(hash, self.protocol);
-        let existing = if policy.uses_cache() {
-            self.store.cache_get(&key)?
-        } else {
-            None
-        };
-        let base = match policy.decide(existing, coin) {
-            Decision::Hit(record) => {
-                return Ok(SlotResult {
-                    source: Source::Cache,
-                    outcome: record.as_hit(),
-                });
-            }
-            Decision::Evaluate { base } => base,
+        let base = match self.lookup(candidate.hash, policy, coin)? {
+            Ok(hit) => return Ok(hit),
+            Err(base) => base,
         };
         let evaluation = self.runner.evaluate(JobParts {
             space: &self.space_source,
             knobs: &self.config.knobs,
             genotype: &candidate.genotype,
-            hash,
+            hash: candidate.hash,
             repeat: base.as_ref().map_or(0, |r| r.evaluations),
         })?;
+        self.record(name, slot, candidate.hash, policy, base, evaluation)
+    }
+
+    /// Stores an evaluation of slot `slot`: its slot result and (unless the cache is off) its
+    /// cache record, in one commit.
+    fn record(
+        &self,
+        name: &str,
+        slot: usize,
+        hash: FunctionalHash,
+        policy: CachePolicy,
+        base: Option<EvalRecord>,
+        evaluation: Evaluation,
+    ) -> Result<SlotResult, SearchError> {
+        let key = CacheKey::new(hash, self.protocol);
         let outcome = evaluation.outcome;
         let mut record = match base {
             Some(mut r) => {
@@ -644,6 +712,127 @@ impl<'a> Campaign<'a> {
         Ok(result)
     }
 
+    /// Stores a failure that is not the candidate's doing (a worker refused its job, or every
+    /// worker that took it died): a slot result the search sees, but no cache record, so a
+    /// later campaign evaluates the function again.
+    fn record_lost(
+        &self,
+        name: &str,
+        slot: usize,
+        reason: String,
+    ) -> Result<SlotResult, SearchError> {
+        let result = SlotResult {
+            source: Source::Evaluated,
+            outcome: Outcome::failed(FailureKind::Other, reason),
+        };
+        let mut c = Commit::new();
+        c.put_slot(name, slot as u32, &result);
+        self.store.commit_with(name, &c, true)?;
+        Ok(result)
+    }
+
+    /// Answers the slots `todo` through the queue: hits from the cache here, misses as jobs for
+    /// the workers, each answer stored the moment it arrives. None if a stop was requested
+    /// first (the jobs stay on the queue; a resumed campaign collects them).
+    fn answer_remote(
+        &self,
+        remote: &mut Remote,
+        inflight: &Inflight,
+        todo: &[usize],
+        coins: &[f64],
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<(usize, SlotResult)>>, SearchError> {
+        let name = &self.header.name;
+        let policy = self.config.cache.policy;
+        let key = CampaignKey::of(self.store.dir(), name);
+        let mut out = Vec::with_capacity(todo.len());
+        let mut waiting: HashMap<JobId, (usize, Option<EvalRecord>)> = HashMap::new();
+        for &i in todo {
+            let candidate = &inflight.candidates[i];
+            match self.lookup(candidate.hash, policy, coins[i])? {
+                Ok(hit) => out.push((i, hit)),
+                Err(base) => {
+                    let id = JobId::of(&key, inflight.round, i as u32);
+                    let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
+                    retry(stop, || remote.submit(id, job.clone()))?;
+                    waiting.insert(id, (i, base));
+                }
+            }
+        }
+        while !waiting.is_empty() {
+            if stop.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            let received = match remote.poll(std::time::Duration::from_millis(200)) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!("{e}; retrying");
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    continue;
+                }
+            };
+            for r in received {
+                let Some((slot, base)) = waiting.remove(&r.id) else {
+                    continue;
+                };
+                let result =
+                    self.record_answer(name, slot, &inflight.candidates[slot], policy, base, &r)?;
+                out.push((slot, result));
+                retry(stop, || remote.done(&r))?;
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Stores a worker's answer for slot `slot`.
+    fn record_answer(
+        &self,
+        name: &str,
+        slot: usize,
+        candidate: &Candidate,
+        policy: CachePolicy,
+        base: Option<EvalRecord>,
+        r: &Received,
+    ) -> Result<SlotResult, SearchError> {
+        match &r.answer {
+            Answer::Evaluation { evaluation } => {
+                match check_evaluation(evaluation, self.space.name()) {
+                    Ok(()) => self.record(
+                        name,
+                        slot,
+                        candidate.hash,
+                        policy,
+                        base,
+                        (**evaluation).clone(),
+                    ),
+                    Err(why) => {
+                        tracing::warn!(job = %r.id, worker = %r.worker, "rejecting an answer: {why}");
+                        self.record_lost(
+                            name,
+                            slot,
+                            format!(
+                                "worker {} answered with an invalid evaluation: {why}",
+                                r.worker
+                            ),
+                        )
+                    }
+                }
+            }
+            Answer::Refused { reason } => {
+                tracing::warn!(job = %r.id, worker = %r.worker, "a worker refused a job: {reason}");
+                self.record_lost(
+                    name,
+                    slot,
+                    format!("worker {} refused the job: {reason}", r.worker),
+                )
+            }
+            Answer::Poison { deliveries } => {
+                tracing::warn!(job = %r.id, "poison job: {deliveries} deliveries without an answer");
+                self.record_lost(name, slot, format!("poison job: delivered {deliveries} times, every worker that took it died before answering ([parallel] max_deliveries = {})", self.config.parallel.max_deliveries))
+            }
+        }
+    }
+
     /// Commits a round (see [`commit_round`]) in one atomic store write; returns the end of the
     /// campaign if a budget was reached.
     fn commit_round(
@@ -694,6 +883,54 @@ impl<'a> Campaign<'a> {
         self.store.commit(&self.header.name.clone(), &c)?;
         Ok(End::Interrupted)
     }
+}
+
+/// Retries a queue command while the queue is unreachable (a Redis restart), until a stop is
+/// requested.
+fn retry<T>(
+    stop: &AtomicBool,
+    mut f: impl FnMut() -> Result<T, QueueError>,
+) -> Result<T, SearchError> {
+    loop {
+        match f() {
+            Ok(v) => return Ok(v),
+            Err(e) if !stop.load(Ordering::SeqCst) => {
+                tracing::warn!("{e}; retrying");
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Whether a worker's evaluation is one this campaign can store: of its space, with finite
+/// figures (a worker is another process, possibly another version, possibly hostile).
+fn check_evaluation(e: &Evaluation, space: &str) -> Result<(), String> {
+    if e.space != space {
+        return Err(format!(
+            "it is of space {:?}, the campaign's is {space:?}",
+            e.space
+        ));
+    }
+    if let Outcome::Done {
+        fitness,
+        metrics,
+        simulated_seconds,
+        wall_seconds,
+        ..
+    } = &e.outcome
+    {
+        let finite = fitness.is_finite()
+            && metrics.values().all(|v| v.is_finite())
+            && simulated_seconds.is_finite()
+            && *simulated_seconds >= 0.0
+            && wall_seconds.is_finite()
+            && *wall_seconds >= 0.0;
+        if !finite {
+            return Err("a figure is not finite, or a time is negative".into());
+        }
+    }
+    Ok(())
 }
 
 /// A hit costs nothing: the same outcome without its simulated and wall seconds.

@@ -132,6 +132,24 @@ pub struct ParallelConfig {
     /// candidates spread over them. Fills a training evaluator's `devices` (backend `tch`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// A work queue (`redis://HOST:PORT/DB`, `rediss://...`; the password comes from
+    /// `EVONAS_REDIS_PASSWORD`): cache misses become jobs for `evonas worker` processes instead
+    /// of being evaluated here. Where the work runs changes no result, so it is not part of the
+    /// campaign's identity (never stored; give it again, or `--queue`, when resuming).
+    #[serde(default, skip_serializing)]
+    pub queue: Option<String>,
+    /// With a queue: a job delivered this many times without an answer (each worker that took
+    /// it died) is recorded as a failure instead of being delivered again.
+    #[serde(default = "three", skip_serializing_if = "is_three")]
+    pub max_deliveries: u32,
+}
+
+fn three() -> u32 {
+    3
+}
+
+fn is_three(n: &u32) -> bool {
+    *n == 3
 }
 
 impl Default for ParallelConfig {
@@ -140,6 +158,8 @@ impl Default for ParallelConfig {
             round_size: 1,
             threads: None,
             devices: Vec::new(),
+            queue: None,
+            max_deliveries: three(),
         }
     }
 }
@@ -314,6 +334,14 @@ impl CampaignConfig {
         }
         if self.parallel.round_size == 0 || self.parallel.round_size > 4096 {
             return bad("[parallel] round_size must be between 1 and 4096".into());
+        }
+        if self.parallel.max_deliveries == 0 {
+            return bad("[parallel] max_deliveries must be at least 1".into());
+        }
+        if let Some(url) = &self.parallel.queue {
+            if let Err(e) = crate::queue::QueueAddress::parse_with(url, None) {
+                return bad(format!("[parallel] queue: {e}"));
+            }
         }
         if self.parallel.threads == Some(0) {
             return bad("[parallel] threads must be at least 1".into());

@@ -363,15 +363,7 @@ fn install_quiet_hook() {
     });
 }
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "unknown panic".to_string()
-    }
-}
+use crate::eval::panic_message;
 
 /// Runs `f` inside a pool of `threads` threads, turning a panic into [`TrainError::Panic`]
 /// (silently: the reason is returned, not printed). No memory limit; see [`metered`].

@@ -1,0 +1,391 @@
+//! `evonas worker`: a stateless process that takes jobs from the queue, evaluates them exactly
+//! as a campaign evaluates its own candidates ([`Runner::run`]), and answers on the results
+//! stream its coordinator named. Workers never open a store.
+//!
+//! Each worker thread is one consumer of the group: it first takes over a job whose lease has
+//! expired (its holder died), else reads a new one; while it evaluates, a second connection
+//! renews the lease every third of its length; the answer, the acknowledgement and the job's
+//! deletion are one transaction. A job is therefore always either on the stream (pending on a
+//! live worker, or waiting) or answered: a killed worker loses nothing, and a job whose every
+//! delivery killed its worker is answered as poison after `max_deliveries`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::address::QueueAddress;
+use super::link::{Entry, Link, QueueError};
+use super::message::{Answer, JobMessage, ResultMessage};
+use crate::eval::job::{Job, Runner};
+use crate::eval::registry::{EvaluatorSpec, Registry};
+
+/// How a worker runs.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// Its name (consumers are `NAME-0`, `NAME-1`, ...); unique per process.
+    pub name: String,
+    /// Jobs evaluated at once (one consumer thread each).
+    pub threads: usize,
+    /// Training devices, given to training evaluators as their `devices`.
+    pub devices: Vec<String>,
+    /// Lease length: a job whose holder has not renewed it for this long is taken over.
+    pub lease: Duration,
+    /// Exit after this long without a job (None: wait for ever).
+    pub idle_exit: Option<Duration>,
+    /// Exit after this many answered jobs (None: no limit).
+    pub max_jobs: Option<u64>,
+}
+
+/// What a worker did, for its closing line and for benchmarks.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct WorkerSummary {
+    /// Jobs answered with an evaluation.
+    pub evaluated: u64,
+    /// Jobs answered as refused or poison, and garbage entries skipped.
+    pub rejected: u64,
+    /// Seconds spent evaluating, summed over threads.
+    pub busy_seconds: f64,
+    /// Seconds the worker ran, times its threads.
+    pub thread_seconds: f64,
+}
+
+/// A worker process's state: its evaluators (built once per protocol, data loaded once) and
+/// counters.
+pub struct Worker {
+    addr: QueueAddress,
+    options: WorkerOptions,
+    registry: Registry,
+    runners: Mutex<HashMap<String, Arc<Runner>>>,
+    evaluated: AtomicU64,
+    rejected: AtomicU64,
+    busy_micros: AtomicU64,
+}
+
+/// Pause after a failed queue command before trying again (Redis restarting, network down).
+const RETRY: Duration = Duration::from_secs(1);
+
+impl Worker {
+    /// A worker for the queue at `addr` with the built-in evaluator kinds.
+    pub fn new(addr: QueueAddress, options: WorkerOptions) -> Worker {
+        Self::with_registry(addr, options, Registry::builtin())
+    }
+
+    /// A worker with the evaluator kinds of `registry`.
+    pub fn with_registry(addr: QueueAddress, options: WorkerOptions, registry: Registry) -> Worker {
+        Worker {
+            addr,
+            options,
+            registry,
+            runners: Mutex::new(HashMap::new()),
+            evaluated: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+            busy_micros: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs until `stop` is set (then finishes or releases the job in hand), the idle limit or
+    /// the job limit is reached. Fails only if the queue cannot be reached at start.
+    pub fn run(&self, stop: &AtomicBool) -> Result<WorkerSummary, QueueError> {
+        let mut first = Link::connect(&self.addr)?;
+        first.ensure_group()?;
+        drop(first);
+        let start = Instant::now();
+        let threads = self.options.threads.max(1);
+        std::thread::scope(|s| {
+            for t in 0..threads {
+                let consumer = format!("{}-{t}", self.options.name);
+                s.spawn(move || self.consume(&consumer, stop));
+            }
+        });
+        Ok(WorkerSummary {
+            evaluated: self.evaluated.load(Ordering::SeqCst),
+            rejected: self.rejected.load(Ordering::SeqCst),
+            busy_seconds: self.busy_micros.load(Ordering::SeqCst) as f64 / 1e6,
+            thread_seconds: start.elapsed().as_secs_f64() * threads as f64,
+        })
+    }
+
+    fn answered(&self) -> u64 {
+        self.evaluated.load(Ordering::SeqCst) + self.rejected.load(Ordering::SeqCst)
+    }
+
+    /// One consumer's loop.
+    fn consume(&self, consumer: &str, stop: &AtomicBool) {
+        let mut link: Option<Link> = None;
+        let mut idle_since = Instant::now();
+        let poll = Duration::from_millis(500).min(self.options.lease / 2);
+        while !stop.load(Ordering::SeqCst) {
+            if self.options.max_jobs.is_some_and(|m| self.answered() >= m) {
+                return;
+            }
+            if let Some(limit) = self.options.idle_exit {
+                if idle_since.elapsed() >= limit {
+                    tracing::info!(consumer, "no job for {:.0} s: exiting", limit.as_secs_f64());
+                    return;
+                }
+            }
+            let l = match link.as_mut() {
+                Some(l) => l,
+                None => match Link::connect(&self.addr) {
+                    Ok(l) => link.insert(l),
+                    Err(e) => {
+                        tracing::warn!(consumer, "{e}; retrying in {} s", RETRY.as_secs());
+                        std::thread::sleep(RETRY);
+                        continue;
+                    }
+                },
+            };
+            let next = match l.claim_expired(consumer, self.options.lease) {
+                Ok(Some((entry, deliveries))) => {
+                    tracing::info!(consumer, entry = %entry.id, deliveries, "took over a job whose lease expired");
+                    Ok(Some((entry, deliveries)))
+                }
+                Ok(None) => l.read_new(consumer, poll).map(|e| e.map(|e| (e, 1))),
+                Err(e) => Err(e),
+            };
+            match next {
+                Ok(Some((entry, deliveries))) => {
+                    self.handle(l, consumer, &entry, deliveries, stop);
+                    idle_since = Instant::now();
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    if e.to_string().contains("NOGROUP") {
+                        // The server lost its data (a restart without persistence).
+                        tracing::warn!(
+                            consumer,
+                            "the workers' group is gone (Redis restarted?); creating it again"
+                        );
+                        if let Err(e) = l.ensure_group() {
+                            tracing::warn!(consumer, "{e}");
+                        }
+                    } else {
+                        tracing::warn!(consumer, "{e}; retrying in {} s", RETRY.as_secs());
+                        std::thread::sleep(RETRY);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes, checks and evaluates one entry, and answers it.
+    fn handle(
+        &self,
+        link: &mut Link,
+        consumer: &str,
+        entry: &Entry,
+        deliveries: u64,
+        stop: &AtomicBool,
+    ) {
+        let message = match JobMessage::decode(&entry.fields) {
+            Ok(m) => m,
+            Err(e) => {
+                self.rejected.fetch_add(1, Ordering::SeqCst);
+                match JobMessage::address(&entry.fields) {
+                    Some((id, reply)) => {
+                        tracing::warn!(consumer, entry = %entry.id, job = %id, "refusing a malformed job: {e}");
+                        let answer = Answer::Refused {
+                            reason: format!("malformed job: {e}"),
+                        };
+                        self.send(link, consumer, &entry.id, &reply, id, answer, stop);
+                    }
+                    None => {
+                        tracing::warn!(consumer, entry = %entry.id, "skipping a malformed entry on the job stream: {e}");
+                        if let Err(e) = link.skip(&entry.id) {
+                            tracing::warn!(consumer, "{e}");
+                        }
+                    }
+                }
+                return;
+            }
+        };
+        if deliveries > u64::from(message.max_deliveries) {
+            tracing::warn!(consumer, job = %message.id, deliveries, "poison job: delivered {deliveries} times without an answer; answering it as a failure");
+            self.rejected.fetch_add(1, Ordering::SeqCst);
+            let answer = Answer::Poison { deliveries };
+            self.send(
+                link,
+                consumer,
+                &entry.id,
+                &message.reply,
+                message.id,
+                answer,
+                stop,
+            );
+            return;
+        }
+        let started = Instant::now();
+        let answer = self.evaluate(consumer, &entry.id, &message, stop);
+        self.busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::SeqCst);
+        match &answer {
+            Answer::Evaluation { .. } => {
+                self.evaluated.fetch_add(1, Ordering::SeqCst);
+                tracing::info!(consumer, job = %message.id, seconds = started.elapsed().as_secs_f64(), "evaluated");
+            }
+            Answer::Refused { reason } => {
+                self.rejected.fetch_add(1, Ordering::SeqCst);
+                tracing::warn!(consumer, job = %message.id, "refused: {reason}");
+            }
+            Answer::Poison { .. } => {}
+        }
+        self.send(
+            link,
+            consumer,
+            &entry.id,
+            &message.reply,
+            message.id,
+            answer,
+            stop,
+        );
+    }
+
+    /// Evaluates a job while a second connection renews its lease.
+    fn evaluate(
+        &self,
+        consumer: &str,
+        entry: &str,
+        message: &JobMessage,
+        stop: &AtomicBool,
+    ) -> Answer {
+        let runner = match self.runner(&message.job) {
+            Ok(r) => r,
+            Err(reason) => return Answer::Refused { reason },
+        };
+        let done = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| self.renew_lease(consumer, entry, &done, stop));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&message.job)));
+            done.store(true, Ordering::SeqCst);
+            match result {
+                Ok(Ok(evaluation)) => Answer::Evaluation {
+                    evaluation: Box::new(evaluation),
+                },
+                Ok(Err(e)) => Answer::Refused {
+                    reason: e.to_string(),
+                },
+                Err(panic) => Answer::Refused {
+                    reason: format!(
+                        "the evaluation panicked: {}",
+                        crate::eval::panic_message(&*panic)
+                    ),
+                },
+            }
+        })
+    }
+
+    /// Renews the lease on `entry` until `done`; when `stop` is set, releases it instead (so
+    /// another worker may take it over at once) and stops renewing.
+    fn renew_lease(&self, consumer: &str, entry: &str, done: &AtomicBool, stop: &AtomicBool) {
+        let every = self.options.lease / 3;
+        let mut link: Option<Link> = None;
+        let mut last = Instant::now();
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50).min(every));
+            let stopping = stop.load(Ordering::SeqCst);
+            if !stopping && last.elapsed() < every {
+                continue;
+            }
+            let l = match link.as_mut() {
+                Some(l) => l,
+                None => match Link::connect(&self.addr) {
+                    Ok(l) => link.insert(l),
+                    Err(e) => {
+                        tracing::warn!(consumer, "cannot renew the lease: {e}");
+                        last = Instant::now();
+                        continue;
+                    }
+                },
+            };
+            match l.renew(consumer, entry, stopping) {
+                Ok(()) if stopping => {
+                    tracing::info!(consumer, entry, "stopping: released the job to other workers; finishing it unless killed first");
+                    return;
+                }
+                Ok(()) => {}
+                Err(e) => tracing::warn!(consumer, "cannot renew the lease: {e}"),
+            }
+            last = Instant::now();
+        }
+    }
+
+    /// Sends an answer, retrying while the queue is unreachable (an answer is never dropped
+    /// while the process lives; if it dies, the job is delivered again).
+    #[allow(clippy::too_many_arguments)]
+    fn send(
+        &self,
+        link: &mut Link,
+        consumer: &str,
+        entry: &str,
+        reply: &str,
+        id: super::message::JobId,
+        answer: Answer,
+        stop: &AtomicBool,
+    ) {
+        let fields = ResultMessage {
+            id,
+            worker: consumer.to_string(),
+            answer,
+        }
+        .encode();
+        let mut tries = 0u32;
+        loop {
+            match link.answer(reply, &fields, entry) {
+                Ok(()) => return,
+                Err(e) => {
+                    tries += 1;
+                    tracing::warn!(consumer, job = %id, "cannot send the answer ({e}); retrying");
+                    // A stopping worker gives up after a minute: the job is still pending and
+                    // will be delivered again.
+                    if stop.load(Ordering::SeqCst) && tries > 60 {
+                        return;
+                    }
+                    std::thread::sleep(RETRY);
+                }
+            }
+        }
+    }
+
+    /// The runner for a job's evaluator (built on first use, then kept: data is loaded once per
+    /// worker, not per job).
+    fn runner(&self, job: &Job) -> Result<Arc<Runner>, String> {
+        let key =
+            serde_json::to_string(&(&job.evaluator, job.protocol)).map_err(|e| e.to_string())?;
+        // A poisoned lock only means a thread panicked while inserting; the map is fine.
+        if let Some(r) = self
+            .runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
+            return Ok(Arc::clone(r));
+        }
+        let spec = with_devices(&job.evaluator, &self.options.devices);
+        let evaluator = spec
+            .build(&self.registry)
+            .map_err(|e| format!("cannot build the job's evaluator here: {e}"))?;
+        let runner = Arc::new(Runner::with_evaluator(job.evaluator.clone(), evaluator));
+        tracing::info!(kind = %job.evaluator.kind, protocol = %job.protocol, "evaluator ready");
+        self.runners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, Arc::clone(&runner));
+        Ok(runner)
+    }
+}
+
+/// `spec` with this worker's devices, if it trains and the worker was given any.
+fn with_devices(spec: &EvaluatorSpec, devices: &[String]) -> EvaluatorSpec {
+    let mut spec = spec.clone();
+    if spec.kind == "train" && !devices.is_empty() {
+        let list = devices
+            .iter()
+            .map(|d| serde_json::Value::String(d.clone()))
+            .collect();
+        spec.settings
+            .insert("devices".to_string(), serde_json::Value::Array(list));
+    }
+    spec
+}
