@@ -15,6 +15,7 @@ mod hash;
 mod jobs;
 mod memory;
 mod properties;
+mod queue;
 mod reference_data;
 mod registry;
 #[cfg(feature = "tch")]

@@ -146,3 +146,88 @@ pub fn evonas_measured(args: &[&str]) -> (Run, u64) {
     };
     (run, (usage.ru_maxrss as u64).div_ceil(1024))
 }
+
+/// A throw-away `redis-server` on 127.0.0.1 and a free port, without persistence, killed when
+/// dropped.
+pub struct Redis {
+    child: std::process::Child,
+    pub port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Redis {
+    /// Starts one. `redis-server` missing fails the test when `CI=true` (CI installs it);
+    /// elsewhere the test is reported as skipped on stderr and this returns None.
+    pub fn start() -> Option<Redis> {
+        if Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("redis-server is not installed, and CI=true requires it (apt-get install redis-server)");
+            }
+            eprintln!("SKIPPED: redis-server is not installed (apt-get install redis-server)");
+            return None;
+        }
+        for _ in 0..20 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            let dir = tempdir();
+            let child = Self::spawn(port, &dir);
+            let mut redis = Redis { child, port, dir };
+            if redis.wait_ready() {
+                return Some(redis);
+            }
+            // Another process took the port first (dropping kills this one): try another.
+        }
+        panic!("could not start redis-server on any port");
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir) -> std::process::Child {
+        Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts")
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    }
+
+    /// The queue URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    /// Kills the server and starts an empty one on the same port (a restart that lost data).
+    pub fn restart_empty(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(self.port, &self.dir);
+        assert!(self.wait_ready(), "redis-server did not come back");
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

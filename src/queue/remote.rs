@@ -76,26 +76,43 @@ impl Remote {
         self.outstanding.len()
     }
 
-    /// Publishes job `id` unless the job stream already holds it (a resumed coordinator).
-    pub fn submit(&mut self, id: JobId, job: Job) -> Result<(), QueueError> {
-        let message = JobMessage {
-            id,
-            reply: self.campaign.results(),
-            max_deliveries: self.max_deliveries,
-            job,
-        };
+    /// Publishes each job unless the queue already holds it, on the job stream or answered on
+    /// the results stream (a resumed coordinator publishes only what was lost). Safe to call
+    /// again after a failure.
+    pub fn submit(&mut self, jobs: &[(JobId, Job)]) -> Result<(), QueueError> {
+        let answered = self.answered()?;
         let published = self.campaign.published();
-        let key = id.to_string();
-        if let Some(entry) = self.link.published_entry(&published, &key)? {
-            if self.link.job_exists(&entry)? {
-                tracing::debug!(job = %id, "already on the queue");
-                self.outstanding.insert(id, Outstanding { entry, message });
-                return Ok(());
+        for (id, job) in jobs {
+            if self.outstanding.contains_key(id) {
+                continue;
             }
+            let message = JobMessage {
+                id: *id,
+                reply: self.campaign.results(),
+                max_deliveries: self.max_deliveries,
+                job: job.clone(),
+            };
+            let key = id.to_string();
+            let entry = match self.link.published_entry(&published, &key)? {
+                Some(entry) if answered.contains(id) || self.link.job_exists(&entry)? => {
+                    tracing::debug!(job = %id, "already on the queue");
+                    entry
+                }
+                _ => self.link.publish(&published, &key, &message.encode())?,
+            };
+            self.outstanding.insert(*id, Outstanding { entry, message });
         }
-        let entry = self.link.publish(&published, &key, &message.encode())?;
-        self.outstanding.insert(id, Outstanding { entry, message });
         Ok(())
+    }
+
+    /// The ids of the answers waiting on the results stream.
+    fn answered(&mut self) -> Result<Vec<JobId>, QueueError> {
+        Ok(self
+            .link
+            .read_all(&self.campaign.results(), 4096, Duration::ZERO)?
+            .iter()
+            .filter_map(|e| ResultMessage::decode(&e.fields).ok().map(|m| m.id))
+            .collect())
     }
 
     /// Answers to outstanding jobs, waiting up to `wait` for the first. Malformed entries and
@@ -141,12 +158,7 @@ impl Remote {
             return Ok(());
         }
         // An answer leaves with its job in one transaction: look for answers once more.
-        let answered: Vec<JobId> = self
-            .link
-            .read_all(&self.campaign.results(), 4096, Duration::ZERO)?
-            .iter()
-            .filter_map(|e| ResultMessage::decode(&e.fields).ok().map(|m| m.id))
-            .collect();
+        let answered = self.answered()?;
         self.link.ensure_group()?;
         let published = self.campaign.published();
         for id in missing.into_iter().filter(|id| !answered.contains(id)) {

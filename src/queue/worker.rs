@@ -337,6 +337,11 @@ impl Worker {
                 Err(e) => {
                     tries += 1;
                     tracing::warn!(consumer, job = %id, "cannot send the answer ({e}); retrying");
+                    if e.to_string().contains("NOGROUP") {
+                        // The server lost the group (a restart): the answer went out, the
+                        // acknowledgement needs the group back.
+                        let _ = link.ensure_group();
+                    }
                     // A stopping worker gives up after a minute: the job is still pending and
                     // will be delivered again.
                     if stop.load(Ordering::SeqCst) && tries > 60 {

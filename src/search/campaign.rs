@@ -747,18 +747,22 @@ impl<'a> Campaign<'a> {
         let key = CampaignKey::of(self.store.dir(), name);
         let mut out = Vec::with_capacity(todo.len());
         let mut waiting: HashMap<JobId, (usize, Option<EvalRecord>)> = HashMap::new();
+        let mut jobs = Vec::new();
         for &i in todo {
             let candidate = &inflight.candidates[i];
             match self.lookup(candidate.hash, policy, coins[i])? {
                 Ok(hit) => out.push((i, hit)),
                 Err(base) => {
                     let id = JobId::of(&key, inflight.round, i as u32);
-                    let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
-                    retry(stop, || remote.submit(id, job.clone()))?;
+                    jobs.push((
+                        id,
+                        self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations)),
+                    ));
                     waiting.insert(id, (i, base));
                 }
             }
         }
+        retry(stop, || remote.submit(&jobs))?;
         while !waiting.is_empty() {
             if stop.load(Ordering::SeqCst) {
                 return Ok(None);
