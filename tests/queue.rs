@@ -539,3 +539,133 @@ fn queue_urls_are_checked_and_passwords_never_come_from_urls() {
     .fails();
     assert!(e.contains("[parallel] queue") && !e.contains(":pw@"), "{e}");
 }
+
+#[test]
+fn async_mode_killed_and_resumed_answers_every_proposal_exactly_once() {
+    use evonas::store::campaign::Event;
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let dir = tempdir();
+    let width = 3;
+    let text = mock_config(
+        "a",
+        100,
+        30,
+        &format!(
+            "mode = \"async\"\nin_flight = {width}\nqueue = \"{}\"\n",
+            redis.url()
+        ),
+    )
+    .replace("round_size = 4\n", "");
+    let cfg = write(&dir, "c.toml", &text);
+    let workers: Vec<Worker> = (0..3)
+        .map(|i| Worker::start(&redis, dir.path(), &format!("w{i}"), &["--idle-exit", "5"]))
+        .collect();
+    let store = dir.path().join("remote");
+    let store_arg = store.to_str().unwrap().to_string();
+    let log = dir.path().join("coordinator.log");
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let mut kills = 0;
+    for attempt in 0.. {
+        assert!(attempt < 100, "the campaign never finished");
+        let args: Vec<&str> = if attempt == 0 {
+            vec![
+                "search",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--store",
+                &store_arg,
+                "-q",
+            ]
+        } else {
+            vec!["resume", "a", "--store", &store_arg, "-q"]
+        };
+        let mut child = coordinator(&args, &log);
+        if kills < 6 {
+            std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                kills += 1;
+            }
+            let _ = child.wait();
+        } else {
+            wait_success(child, &log);
+        }
+        if status(&store, "a")["state"] == "finished" {
+            break;
+        }
+    }
+    assert!(kills >= 3, "only {kills} kills landed");
+    let s = status(&store, "a");
+    assert_eq!(s["evaluations"], 30, "{s}");
+    // Nothing evaluated twice in the store.
+    let counts = cache_counts(&store);
+    assert_eq!(counts.len(), 30);
+    assert!(counts.iter().all(|(_, n)| *n == 1), "{counts:?}");
+    // Every proposal was answered once: the journal's proposals are numbered 0, 1, 2, ...
+    // without a repeat, and all but the ones in flight when the budget ran out are answered.
+    let db = evonas::store::Store::open_existing(&store).unwrap();
+    let journal = db.journal("a").unwrap();
+    let proposed: Vec<u64> = journal
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::Proposed { round, .. } => Some(*round),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(proposed, (0..proposed.len() as u64).collect::<Vec<_>>());
+    let answers = journal
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::Evaluated { .. } | Event::CacheHit { .. } | Event::Failed { .. }
+            )
+        })
+        .count();
+    assert_eq!(answers as u64, s["proposals"].as_u64().unwrap());
+    let unanswered = proposed.len() - answers;
+    assert!(unanswered <= width, "{unanswered} proposals never answered");
+    // Workers evaluated each job once, plus at most the jobs withdrawn at the end.
+    let evaluated: u64 = workers.into_iter().map(Worker::finish).sum();
+    assert!(
+        (30..=30 + width as u64).contains(&evaluated),
+        "workers evaluated {evaluated} jobs for 30 evaluations"
+    );
+}
+
+#[test]
+fn async_mode_needs_a_queue_and_in_flight() {
+    let dir = tempdir();
+    let store = dir.path().join("s");
+    let s = store.to_str().unwrap();
+    let no_width = write(
+        &dir,
+        "a.toml",
+        &mock_config("a", 0, 4, "mode = \"async\"\n"),
+    );
+    let e = evonas(
+        &[
+            "search",
+            "--config",
+            no_width.to_str().unwrap(),
+            "--store",
+            s,
+        ],
+        None,
+    )
+    .fails();
+    assert!(e.contains("in_flight"), "{e}");
+    let local = write(
+        &dir,
+        "b.toml",
+        &mock_config("b", 0, 4, "mode = \"async\"\nin_flight = 2\n"),
+    );
+    let e = evonas(
+        &["search", "--config", local.to_str().unwrap(), "--store", s],
+        None,
+    )
+    .fails();
+    assert!(e.contains("queue"), "{e}");
+}

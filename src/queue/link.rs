@@ -414,6 +414,13 @@ impl Link {
         self.query("XDEL", &cmd, Duration::ZERO).map(|_| ())
     }
 
+    /// Deletes key `key`.
+    pub fn delete_key(&mut self, key: &str) -> Result<(), QueueError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(key);
+        self.query("DEL", &cmd, Duration::ZERO).map(|_| ())
+    }
+
     /// Adds a raw entry to stream `key` (tests and tools write hostile entries this way).
     pub fn add(&mut self, key: &str, fields: &Fields) -> Result<String, QueueError> {
         let mut cmd = redis::cmd("XADD");

@@ -182,4 +182,15 @@ impl Remote {
         self.link
             .forget(&self.campaign.published(), &received.id.to_string())
     }
+
+    /// Withdraws every outstanding job and deletes the campaign's keys (it finished): jobs not
+    /// yet taken are never evaluated; an answer a worker sends later is never read. Best
+    /// effort: a failure here costs only some wasted evaluations.
+    pub fn close(&mut self) {
+        for (_, o) in self.outstanding.drain() {
+            let _ = self.link.delete(super::message::JOBS, &o.entry);
+        }
+        let _ = self.link.delete_key(&self.campaign.published());
+        let _ = self.link.delete_key(&self.campaign.results());
+    }
 }

@@ -15,9 +15,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+mod asynchronous;
+
 use super::budget::{self, Spent};
 use super::commit::{commit_round, notation, Round, Searcher};
-use super::config::{CampaignConfig, ConfigError};
+use super::config::{CampaignConfig, ConfigError, Mode};
 use super::strategy::{self, Strategy};
 use crate::eval::job::{Evaluation, Job, JobError, JobParts, Runner, SpaceSource, JOB_SCHEMA};
 use crate::eval::registry::{Registry, SpecError};
@@ -377,8 +379,13 @@ impl<'a> Campaign<'a> {
 
     fn propose_round(&mut self) -> Result<Inflight, SearchError> {
         let round = self.header.round;
-        let mut rng = self.round_rng(round);
-        let k = self.config.parallel.round_size;
+        let candidates = self.propose(round, self.config.parallel.round_size)?;
+        Ok(Inflight { round, candidates })
+    }
+
+    /// `k` proposals drawn from seeded stream `stream` (a round, or in async mode a proposal).
+    fn propose(&mut self, stream: u64, k: usize) -> Result<Vec<Candidate>, SearchError> {
+        let mut rng = self.round_rng(stream);
         let mut candidates = Vec::with_capacity(k);
         let space = self.space.clone();
         for _ in 0..k {
@@ -418,7 +425,7 @@ impl<'a> Campaign<'a> {
                 random: p.random,
             });
         }
-        Ok(Inflight { round, candidates })
+        Ok(candidates)
     }
 
     /// Runs until a budget is reached or `stop` is set; `progress` is called after each round.
@@ -427,6 +434,9 @@ impl<'a> Campaign<'a> {
         stop: &AtomicBool,
         progress: &mut dyn FnMut(&Campaign<'_>),
     ) -> Result<End, SearchError> {
+        if self.config.parallel.mode == Mode::Async {
+            return self.run_async(stop, progress);
+        }
         self.start_session()?;
         loop {
             if let Some(reason) = budget::reached(&self.config.budget, self.spent()) {
@@ -638,18 +648,13 @@ impl<'a> Campaign<'a> {
         self.record(name, slot, candidate.hash, policy, base, evaluation)
     }
 
-    /// Stores an evaluation of slot `slot`: its slot result and (unless the cache is off) its
-    /// cache record, in one commit.
-    fn record(
+    /// What an evaluation means for its slot and its cache record (on top of `base`, the record
+    /// an aggregating policy adds to).
+    fn evaluated(
         &self,
-        name: &str,
-        slot: usize,
-        hash: FunctionalHash,
-        policy: CachePolicy,
         base: Option<EvalRecord>,
         evaluation: Evaluation,
-    ) -> Result<SlotResult, SearchError> {
-        let key = CacheKey::new(hash, self.protocol);
+    ) -> (SlotResult, EvalRecord) {
         let outcome = evaluation.outcome;
         let mut record = match base {
             Some(mut r) => {
@@ -691,44 +696,96 @@ impl<'a> Campaign<'a> {
                 simulated_seconds: *simulated_seconds,
                 wall_seconds: *wall_seconds,
             },
-            _ => outcome.clone(),
+            _ => outcome,
         };
         let result = SlotResult {
             source: Source::Evaluated,
             outcome: served,
         };
+        (result, record)
+    }
+
+    /// Stores an evaluation of slot `slot`: its slot result and (unless the cache is off) its
+    /// cache record, in one commit.
+    fn record(
+        &self,
+        name: &str,
+        slot: usize,
+        hash: FunctionalHash,
+        policy: CachePolicy,
+        base: Option<EvalRecord>,
+        evaluation: Evaluation,
+    ) -> Result<SlotResult, SearchError> {
+        let (result, record) = self.evaluated(base, evaluation);
+        self.store_slot(name, slot, hash, policy, &result, Some(&record))?;
+        Ok(result)
+    }
+
+    /// Writes slot `slot`'s result and, unless the cache is off or there is none, its cache
+    /// record, in one commit.
+    fn store_slot(
+        &self,
+        name: &str,
+        slot: usize,
+        hash: FunctionalHash,
+        policy: CachePolicy,
+        result: &SlotResult,
+        record: Option<&EvalRecord>,
+    ) -> Result<(), SearchError> {
         let mut c = Commit::new();
-        c.put_slot(name, slot as u32, &result);
-        if policy.uses_cache() {
-            c.put_record(&key, &record);
+        c.put_slot(name, slot as u32, result);
+        if let (true, Some(record)) = (policy.uses_cache(), record) {
+            c.put_record(&CacheKey::new(hash, self.protocol), record);
         }
         // An evaluation that took real time is on disk before anything else happens; an
         // instant one (a table lookup) rides with the round's flushed commit.
-        let slow = match &outcome {
+        let slow = match &result.outcome {
             Outcome::Done { wall_seconds, .. } => *wall_seconds >= SLOW_EVALUATION_SECONDS,
             Outcome::Failed { .. } => true,
         };
         self.store.commit_with(name, &c, slow)?;
-        Ok(result)
+        Ok(())
     }
 
-    /// Stores a failure that is not the candidate's doing (a worker refused its job, or every
-    /// worker that took it died): a slot result the search sees, but no cache record, so a
-    /// later campaign evaluates the function again.
-    fn record_lost(
-        &self,
-        name: &str,
-        slot: usize,
-        reason: String,
-    ) -> Result<SlotResult, SearchError> {
-        let result = SlotResult {
-            source: Source::Evaluated,
-            outcome: Outcome::failed(FailureKind::Other, reason),
+    /// What a worker's answer means for its slot and the cache: an evaluation (checked), or a
+    /// failure that is not the candidate's doing (the worker refused the job, or every worker
+    /// that took it died), which the search sees but the cache does not keep, so a later
+    /// campaign evaluates the function again.
+    fn received(&self, base: Option<EvalRecord>, r: &Received) -> (SlotResult, Option<EvalRecord>) {
+        let lost = |reason: String| {
+            (
+                SlotResult {
+                    source: Source::Evaluated,
+                    outcome: Outcome::failed(FailureKind::Other, reason),
+                },
+                None,
+            )
         };
-        let mut c = Commit::new();
-        c.put_slot(name, slot as u32, &result);
-        self.store.commit_with(name, &c, true)?;
-        Ok(result)
+        match &r.answer {
+            Answer::Evaluation { evaluation } => {
+                match check_evaluation(evaluation, self.space.name()) {
+                    Ok(()) => {
+                        let (result, record) = self.evaluated(base, (**evaluation).clone());
+                        (result, Some(record))
+                    }
+                    Err(why) => {
+                        tracing::warn!(job = %r.id, worker = %r.worker, "rejecting an answer: {why}");
+                        lost(format!(
+                            "worker {} answered with an invalid evaluation: {why}",
+                            r.worker
+                        ))
+                    }
+                }
+            }
+            Answer::Refused { reason } => {
+                tracing::warn!(job = %r.id, worker = %r.worker, "a worker refused a job: {reason}");
+                lost(format!("worker {} refused the job: {reason}", r.worker))
+            }
+            Answer::Poison { deliveries } => {
+                tracing::warn!(job = %r.id, "poison job: {deliveries} deliveries without an answer");
+                lost(format!("poison job: delivered {deliveries} times, every worker that took it died before answering ([parallel] max_deliveries = {})", self.config.parallel.max_deliveries))
+            }
+        }
     }
 
     /// Answers the slots `todo` through the queue: hits from the cache here, misses as jobs for
@@ -779,62 +836,14 @@ impl<'a> Campaign<'a> {
                 let Some((slot, base)) = waiting.remove(&r.id) else {
                     continue;
                 };
-                let result =
-                    self.record_answer(name, slot, &inflight.candidates[slot], policy, base, &r)?;
+                let hash = inflight.candidates[slot].hash;
+                let (result, record) = self.received(base, &r);
+                self.store_slot(name, slot, hash, policy, &result, record.as_ref())?;
                 out.push((slot, result));
                 retry(stop, || remote.done(&r))?;
             }
         }
         Ok(Some(out))
-    }
-
-    /// Stores a worker's answer for slot `slot`.
-    fn record_answer(
-        &self,
-        name: &str,
-        slot: usize,
-        candidate: &Candidate,
-        policy: CachePolicy,
-        base: Option<EvalRecord>,
-        r: &Received,
-    ) -> Result<SlotResult, SearchError> {
-        match &r.answer {
-            Answer::Evaluation { evaluation } => {
-                match check_evaluation(evaluation, self.space.name()) {
-                    Ok(()) => self.record(
-                        name,
-                        slot,
-                        candidate.hash,
-                        policy,
-                        base,
-                        (**evaluation).clone(),
-                    ),
-                    Err(why) => {
-                        tracing::warn!(job = %r.id, worker = %r.worker, "rejecting an answer: {why}");
-                        self.record_lost(
-                            name,
-                            slot,
-                            format!(
-                                "worker {} answered with an invalid evaluation: {why}",
-                                r.worker
-                            ),
-                        )
-                    }
-                }
-            }
-            Answer::Refused { reason } => {
-                tracing::warn!(job = %r.id, worker = %r.worker, "a worker refused a job: {reason}");
-                self.record_lost(
-                    name,
-                    slot,
-                    format!("worker {} refused the job: {reason}", r.worker),
-                )
-            }
-            Answer::Poison { deliveries } => {
-                tracing::warn!(job = %r.id, "poison job: {deliveries} deliveries without an answer");
-                self.record_lost(name, slot, format!("poison job: delivered {deliveries} times, every worker that took it died before answering ([parallel] max_deliveries = {})", self.config.parallel.max_deliveries))
-            }
-        }
     }
 
     /// Commits a round (see [`commit_round`]) in one atomic store write; returns the end of the

@@ -142,6 +142,34 @@ pub struct ParallelConfig {
     /// it died) is recorded as a failure instead of being delivered again.
     #[serde(default = "three", skip_serializing_if = "is_three")]
     pub max_deliveries: u32,
+    /// `rounds` (default): propose `round_size` candidates, evaluate them, commit them in
+    /// proposal order; reproducible bit for bit whatever the threads or workers. `async`
+    /// (needs a queue): keep `in_flight` evaluations running and propose the next candidate
+    /// whenever one finishes (asynchronous aging evolution, Real et al. 2019); no worker waits
+    /// for a round's slowest job, but the order in which jobs finish decides the search, so
+    /// two runs differ, as with other asynchronous optimisers.
+    #[serde(default, skip_serializing_if = "Mode::is_rounds")]
+    pub mode: Mode,
+    /// Async mode: evaluations kept in flight (about the number of workers' threads).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_flight: Option<usize>,
+}
+
+/// How a campaign schedules its evaluations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Synchronous rounds of `round_size`.
+    #[default]
+    Rounds,
+    /// Asynchronous: `in_flight` evaluations running at all times.
+    Async,
+}
+
+impl Mode {
+    fn is_rounds(&self) -> bool {
+        *self == Mode::Rounds
+    }
 }
 
 fn three() -> u32 {
@@ -160,6 +188,8 @@ impl Default for ParallelConfig {
             devices: Vec::new(),
             queue: None,
             max_deliveries: three(),
+            mode: Mode::Rounds,
+            in_flight: None,
         }
     }
 }
@@ -334,6 +364,20 @@ impl CampaignConfig {
         }
         if self.parallel.round_size == 0 || self.parallel.round_size > 4096 {
             return bad("[parallel] round_size must be between 1 and 4096".into());
+        }
+        match (self.parallel.mode, self.parallel.in_flight) {
+            (Mode::Async, None) => {
+                return bad(
+                    "[parallel] mode = \"async\" needs in_flight = W (evaluations kept running; about the workers' total threads)".into(),
+                )
+            }
+            (Mode::Async, Some(w)) if w == 0 || w > 4096 => {
+                return bad("[parallel] in_flight must be between 1 and 4096".into())
+            }
+            (Mode::Rounds, Some(_)) => {
+                return bad("[parallel] in_flight is for mode = \"async\"; rounds use round_size".into())
+            }
+            _ => {}
         }
         if self.parallel.max_deliveries == 0 {
             return bad("[parallel] max_deliveries must be at least 1".into());

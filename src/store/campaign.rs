@@ -318,6 +318,16 @@ pub struct Inflight {
     pub candidates: Vec<Candidate>,
 }
 
+/// An asynchronous campaign's proposals in flight (`[parallel] mode = "async"`): written with
+/// every commit, so a killed coordinator resumes with the same proposals pending.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// The index the next proposal gets (proposal `i` draws from seeded stream `i`).
+    pub next: u64,
+    /// Proposals not yet answered, by index, in proposal order.
+    pub proposals: Vec<(u64, Candidate)>,
+}
+
 /// How a slot of the in-flight round was answered.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SlotResult {
@@ -427,6 +437,10 @@ fn inflight_key(name: &str) -> Vec<u8> {
     format!("i/{name}").into_bytes()
 }
 
+fn pending_key(name: &str) -> Vec<u8> {
+    format!("a/{name}").into_bytes()
+}
+
 fn slot_prefix(name: &str) -> Vec<u8> {
     format!("s/{name}/").into_bytes()
 }
@@ -446,6 +460,16 @@ impl Commit {
     /// Writes the in-flight round.
     pub fn put_inflight(&mut self, name: &str, inflight: &Inflight) {
         self.put(TreeId::Campaigns, inflight_key(name), inflight);
+    }
+
+    /// Writes an asynchronous campaign's pending proposals.
+    pub fn put_pending(&mut self, name: &str, pending: &Pending) {
+        self.put(TreeId::Campaigns, pending_key(name), pending);
+    }
+
+    /// Removes an asynchronous campaign's pending proposals (it finished).
+    pub fn clear_pending(&mut self, name: &str) {
+        self.remove(TreeId::Campaigns, pending_key(name));
     }
 
     /// Writes one slot result.
@@ -524,6 +548,15 @@ impl Store {
             "campaigns",
             &format!("campaigns/i/{name}"),
             &inflight_key(name),
+        )
+    }
+
+    /// An asynchronous campaign's pending proposals, if it has any stored.
+    pub fn pending(&self, name: &str) -> Result<Option<Pending>> {
+        self.get_json(
+            "campaigns",
+            &format!("campaigns/a/{name}"),
+            &pending_key(name),
         )
     }
 
