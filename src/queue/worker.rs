@@ -253,12 +253,13 @@ impl Worker {
             Ok(r) => r,
             Err(reason) => return Answer::Refused { reason },
         };
-        let done = AtomicBool::new(false);
+        let (done, finished) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|s| {
-            s.spawn(|| self.renew_lease(consumer, entry, &done, stop));
+            s.spawn(|| self.renew_lease(consumer, entry, finished, stop));
             let result =
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&message.job)));
-            done.store(true, Ordering::SeqCst);
+            // Wakes the renewer at once (it would otherwise finish its wait).
+            drop(done);
             match result {
                 Ok(Ok(evaluation)) => Answer::Evaluation {
                     evaluation: Box::new(evaluation),
@@ -276,14 +277,26 @@ impl Worker {
         })
     }
 
-    /// Renews the lease on `entry` until `done`; when `stop` is set, releases it instead (so
-    /// another worker may take it over at once) and stops renewing.
-    fn renew_lease(&self, consumer: &str, entry: &str, done: &AtomicBool, stop: &AtomicBool) {
+    /// Renews the lease on `entry` every third of its length until `finished` disconnects;
+    /// when `stop` is set, releases it instead (so another worker may take it over at once)
+    /// and stops renewing.
+    fn renew_lease(
+        &self,
+        consumer: &str,
+        entry: &str,
+        finished: std::sync::mpsc::Receiver<()>,
+        stop: &AtomicBool,
+    ) {
+        use std::sync::mpsc::RecvTimeoutError;
         let every = self.options.lease / 3;
         let mut link: Option<Link> = None;
         let mut last = Instant::now();
-        while !done.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(50).min(every));
+        loop {
+            // Woken at once when the evaluation ends; checks for a stop every 100 ms.
+            match finished.recv_timeout(Duration::from_millis(100).min(every)) {
+                Err(RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
             let stopping = stop.load(Ordering::SeqCst);
             if !stopping && last.elapsed() < every {
                 continue;
