@@ -52,7 +52,7 @@
 //!    campaign resumes exactly where it stopped.
 //!
 //! Modules depend only on those listed before them: `fidelity`, `ir`, `hash`, `space`, `census`,
-//! `eval`, `store`, `search`.
+//! `eval`, `store`, `queue`, `search`.
 
 #![warn(missing_docs)]
 
