@@ -1,7 +1,7 @@
 //! One connection to the queue's Redis server, reconnecting after a failure, with the stream
 //! commands evonas uses spelled out once (XADD, XREADGROUP, XAUTOCLAIM, XCLAIM, XACK, ...).
 //!
-//! Every command goes through [`Link::query`]: an I/O error drops the connection, and the next
+//! Every command goes through one private `query` method: an I/O error drops the connection, and the next
 //! command connects again, so a restarted Redis server costs a failed command, not a process.
 
 use std::time::Duration;
