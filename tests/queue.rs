@@ -99,11 +99,22 @@ struct Worker {
 
 impl Worker {
     fn start(redis: &Redis, dir: &Path, name: &str, extra: &[&str]) -> Worker {
+        Self::start_on(&redis.url(), &[], dir, name, extra)
+    }
+
+    fn start_on(
+        queue: &str,
+        env: &[(&str, &Path)],
+        dir: &Path,
+        name: &str,
+        extra: &[&str],
+    ) -> Worker {
         let log = dir.join(format!("{name}.log"));
         let summary = dir.join(format!("{name}.json"));
         let child = Command::new(env!("CARGO_BIN_EXE_evonas"))
-            .args(["worker", "--queue", &redis.url(), "--name", name, "--json"])
+            .args(["worker", "--queue", queue, "--name", name, "--json"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(std::fs::File::create(&summary).unwrap())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -677,4 +688,137 @@ fn async_mode_needs_a_queue_and_in_flight() {
     )
     .fails();
     assert!(e.contains("queue"), "{e}");
+}
+
+/// A certificate authority and a server certificate for localhost / 127.0.0.1, made with the
+/// `openssl` command (CI installs it; elsewhere its absence skips the test).
+fn tls_certificates(dir: &Path) -> Option<PathBuf> {
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).unwrap();
+    let openssl = |args: &[&str]| -> bool {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(&certs)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !openssl(&["version"]) {
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("openssl is not installed, and CI=true requires it");
+        }
+        eprintln!("SKIPPED: openssl is not installed");
+        return None;
+    }
+    std::fs::write(
+        certs.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    for args in [
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=evonas test CA",
+        ][..],
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ][..],
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ][..],
+    ] {
+        assert!(openssl(args), "openssl {args:?} failed");
+    }
+    Some(certs)
+}
+
+#[test]
+fn rediss_checks_the_server_against_the_given_certificate_authority() {
+    let dir = tempdir();
+    let Some(certs) = tls_certificates(dir.path()) else {
+        return;
+    };
+    let Some(redis) = Redis::start_tls(&certs) else {
+        return;
+    };
+    let queue = format!("rediss://localhost:{}/0", redis.port);
+    let cfg = write(&dir, "c.toml", &mock_config("tls", 0, 8, ""));
+    let store = dir.path().join("store");
+    let args = search_args(&cfg, &store, &queue);
+    // Without the private CA the server's certificate is not trusted.
+    let run = Command::new(env!("CARGO_BIN_EXE_evonas"))
+        .args(&args)
+        .env_remove("EVONAS_REDIS_CA")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot connect to the queue at rediss://localhost"),
+        "{err}"
+    );
+    // With it, a campaign runs on a worker over TLS.
+    let ca = certs.join("ca.crt");
+    let env = [("EVONAS_REDIS_CA", ca.as_path())];
+    let worker = Worker::start_on(&queue, &env, dir.path(), "w", &["--idle-exit", "2"]);
+    let run = Command::new(env!("CARGO_BIN_EXE_evonas"))
+        .args(&args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(status(&store, "tls")["evaluations"], 8);
+    assert!(worker.finish() >= 8);
+    // A CA file that is not one is named.
+    let not_pem = write(&dir, "not.pem", "hello");
+    let other = dir.path().join("other");
+    let run = Command::new(env!("CARGO_BIN_EXE_evonas"))
+        .args(search_args(&cfg, &other, &queue))
+        .env("EVONAS_REDIS_CA", &not_pem)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("EVONAS_REDIS_CA") && err.contains("not a PEM certificate"),
+        "{err}"
+    );
 }

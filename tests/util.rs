@@ -153,12 +153,17 @@ pub struct Redis {
     child: std::process::Child,
     pub port: u16,
     dir: tempfile::TempDir,
+    tls: Vec<String>,
 }
 
 impl Redis {
     /// Starts one. `redis-server` missing fails the test when `CI=true` (CI installs it);
     /// elsewhere the test is reported as skipped on stderr and this returns None.
     pub fn start() -> Option<Redis> {
+        Self::start_with(&[])
+    }
+
+    fn start_with(tls: &[String]) -> Option<Redis> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -176,8 +181,13 @@ impl Redis {
                 .expect("a free port")
                 .port();
             let dir = tempdir();
-            let child = Self::spawn(port, &dir);
-            let mut redis = Redis { child, port, dir };
+            let child = Self::spawn(port, &dir, tls);
+            let mut redis = Redis {
+                child,
+                port,
+                dir,
+                tls: tls.to_vec(),
+            };
             if redis.wait_ready() {
                 return Some(redis);
             }
@@ -186,9 +196,30 @@ impl Redis {
         panic!("could not start redis-server on any port");
     }
 
-    fn spawn(port: u16, dir: &tempfile::TempDir) -> std::process::Child {
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+    /// Starts one that speaks only TLS, with the certificate `certs/server.crt` (key
+    /// `server.key`), not asking clients for certificates. None as for [`Redis::start`].
+    pub fn start_tls(certs: &std::path::Path) -> Option<Redis> {
+        Self::start_with(&[
+            "--tls-cert-file".into(),
+            certs.join("server.crt").display().to_string(),
+            "--tls-key-file".into(),
+            certs.join("server.key").display().to_string(),
+            "--tls-ca-cert-file".into(),
+            certs.join("ca.crt").display().to_string(),
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ])
+    }
+
+    fn spawn(port: u16, dir: &tempfile::TempDir, tls: &[String]) -> std::process::Child {
+        let mut cmd = Command::new("redis-server");
+        if tls.is_empty() {
+            cmd.args(["--port", &port.to_string()]);
+        } else {
+            cmd.args(["--port", "0", "--tls-port", &port.to_string()])
+                .args(tls);
+        }
+        cmd.args(["--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(dir.path())
@@ -220,7 +251,7 @@ impl Redis {
     pub fn restart_empty(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.child = Self::spawn(self.port, &self.dir);
+        self.child = Self::spawn(self.port, &self.dir, &self.tls);
         assert!(self.wait_ready(), "redis-server did not come back");
     }
 }

@@ -8,11 +8,17 @@ use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo};
 /// The environment variable a queue password is read from.
 pub const PASSWORD_VAR: &str = "EVONAS_REDIS_PASSWORD";
 
+/// The environment variable naming a PEM file of the certificate authority a `rediss://`
+/// server's certificate is checked against (default: the system's root certificates).
+pub const CA_VAR: &str = "EVONAS_REDIS_CA";
+
 /// A parsed queue URL. Its `Display` is the URL as given (it never holds a password).
 #[derive(Clone)]
 pub struct QueueAddress {
     url: String,
     info: ConnectionInfo,
+    /// A private certificate authority (PEM), for `rediss://`.
+    ca: Option<Vec<u8>>,
 }
 
 /// Why a queue URL is refused.
@@ -24,6 +30,14 @@ pub enum AddressError {
         /// The URL as given (with any password masked).
         url: String,
         /// What is wrong.
+        message: String,
+    },
+    /// The certificate authority file cannot be read.
+    #[error("{CA_VAR}={path}: {message}")]
+    Ca {
+        /// The file.
+        path: String,
+        /// Why.
         message: String,
     },
     /// The URL carries a password.
@@ -54,7 +68,22 @@ impl QueueAddress {
     /// Parses `url`; the password, if any, comes from [`PASSWORD_VAR`] (`password`, when the
     /// caller read it already, else the process environment).
     pub fn parse(url: &str) -> Result<QueueAddress, AddressError> {
-        Self::parse_with(url, std::env::var(PASSWORD_VAR).ok())
+        let mut addr = Self::parse_with(url, std::env::var(PASSWORD_VAR).ok())?;
+        if let Some(path) = std::env::var_os(CA_VAR).filter(|p| !p.is_empty()) {
+            let path = std::path::PathBuf::from(path);
+            let pem = crate::limits::read_text(&path).map_err(|e| AddressError::Ca {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(AddressError::Ca {
+                    path: path.display().to_string(),
+                    message: "not a PEM certificate (no BEGIN CERTIFICATE line)".into(),
+                });
+            }
+            addr.ca = Some(pem.into_bytes());
+        }
+        Ok(addr)
     }
 
     /// [`QueueAddress::parse`] with the password given.
@@ -86,7 +115,13 @@ impl QueueAddress {
         Ok(QueueAddress {
             url: url.to_string(),
             info,
+            ca: None,
         })
+    }
+
+    /// The private certificate authority given in [`CA_VAR`], if any.
+    pub(crate) fn ca(&self) -> Option<&[u8]> {
+        self.ca.as_deref()
     }
 
     /// What to connect to.

@@ -1,8 +1,9 @@
 //! One connection to the queue's Redis server, reconnecting after a failure, with the stream
 //! commands evonas uses spelled out once (XADD, XREADGROUP, XAUTOCLAIM, XCLAIM, XACK, ...).
 //!
-//! Every command goes through one private `query` method: an I/O error drops the connection, and the next
-//! command connects again, so a restarted Redis server costs a failed command, not a process.
+//! Every command goes through one private `query` method: an I/O error drops the connection,
+//! and the next command connects again, so a restarted Redis server costs a failed command, not
+//! a process.
 
 use std::time::Duration;
 
@@ -134,7 +135,17 @@ impl Link {
             // rustls needs a process-wide crypto provider; a second install is a no-op error.
             let _ = rustls::crypto::ring::default_provider().install_default();
         }
-        let client = redis::Client::open(addr.info().clone()).map_err(|e| QueueError::Connect {
+        let client = match (addr.is_tls(), addr.ca()) {
+            (true, Some(ca)) => redis::Client::build_with_tls(
+                addr.info().clone(),
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(ca.to_vec()),
+                },
+            ),
+            _ => redis::Client::open(addr.info().clone()),
+        }
+        .map_err(|e| QueueError::Connect {
             addr: addr.to_string(),
             message: e.to_string(),
         })?;
