@@ -67,6 +67,7 @@ pub mod ir;
 pub mod limits;
 pub(crate) mod mix;
 pub mod queue;
+pub mod rank;
 pub mod report;
 pub mod search;
 pub mod space;

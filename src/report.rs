@@ -85,7 +85,7 @@ pub fn curves(store: &Store, name: &str) -> Result<Curves, ExportError> {
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
-fn range(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
+pub(crate) fn range(values: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
     let lo = values.clone().fold(f64::INFINITY, f64::min);
     let hi = values.fold(f64::NEG_INFINITY, f64::max);
     if !lo.is_finite() || !hi.is_finite() {

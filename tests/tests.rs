@@ -16,6 +16,7 @@ mod jobs;
 mod memory;
 mod properties;
 mod queue;
+mod rank;
 mod reference_data;
 mod registry;
 #[cfg(feature = "tch")]

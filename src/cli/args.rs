@@ -158,6 +158,16 @@ pub enum Command {
     Worker(WorkerArgs),
     /// Show campaigns: state, counts, best so far (`--json` for machines).
     Status(StatusArgs),
+    /// Score the same architectures with two evaluators and say how well the candidate orders
+    /// them like the reference: Spearman's rho, Kendall's tau-b, Pearson's r, top-k precision,
+    /// and seconds per evaluation on each side (how the literature judges a cheap evaluator,
+    /// e.g. short training or a proxy, against an expensive one, e.g. a table).
+    ///
+    /// Each evaluator is a TOML file with an [evaluator] table and optional [knobs] (a campaign
+    /// config works). Scores go through the store's cache: an architecture a campaign or an
+    /// earlier `rank` already scored under that protocol is not evaluated again, and new scores
+    /// serve later campaigns.
+    Rank(RankArgs),
     /// Inspect and move the evaluation cache.
     Cache {
         #[command(subcommand)]
@@ -452,4 +462,48 @@ pub struct WorkerArgs {
     /// Print the closing summary as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RankArgs {
+    /// The reference evaluator (TOML with [evaluator], optional [knobs]; a campaign config works).
+    #[arg(long, value_name = "FILE")]
+    pub reference: PathBuf,
+    /// The evaluator judged against it.
+    #[arg(long, value_name = "FILE")]
+    pub candidate: PathBuf,
+    /// Architectures: documents or native notation, one per line (`-`: stdin).
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "sample",
+        required_unless_present = "sample"
+    )]
+    pub archs: Option<PathBuf>,
+    /// Sample this many distinct random architectures of --space instead.
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+    /// Space: a built-in name or a space file (for --sample and native notation; default nb201).
+    #[arg(long)]
+    pub space: Option<String>,
+    /// Seed for --sample (default: drawn from the OS and printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Top-k precision at these k, comma-separated (default: 10, and 10% of the architectures).
+    #[arg(long, value_delimiter = ',', value_name = "K")]
+    pub top_k: Vec<usize>,
+    /// Evaluations at once (default: all cores).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Write a scatter plot (candidate against reference) to this SVG file.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Print JSON (statistics, both sides, every architecture's scores).
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
 }

@@ -24,6 +24,7 @@ mod enumerate;
 mod export;
 mod hash;
 mod mutate;
+mod rank;
 mod report;
 mod resume;
 mod retrain;
@@ -56,6 +57,7 @@ pub enum Request {
     Status(status::Request),
     Cache(cache::Request),
     Worker(worker::Request),
+    Rank(rank::Request),
 }
 
 impl Request {
@@ -77,6 +79,7 @@ impl Request {
             Command::Status(a) => Request::Status(status::Request::new(a)),
             Command::Cache { command } => Request::Cache(cache::Request::new(command)),
             Command::Worker(a) => Request::Worker(worker::Request::new(a)?),
+            Command::Rank(a) => Request::Rank(rank::Request::new(a)?),
         })
     }
 
@@ -99,6 +102,7 @@ impl Request {
             Request::Status(r) => status::run(r),
             Request::Cache(r) => cache::run(r),
             Request::Worker(r) => worker::run(r),
+            Request::Rank(r) => rank::run(r),
         }
     }
 }

@@ -332,6 +332,13 @@ impl Store {
         Ok(pins)
     }
 
+    /// Writes one record (flushed), outside any campaign (`evonas rank`).
+    pub fn cache_write(&self, key: &CacheKey, record: &EvalRecord) -> Result<()> {
+        let mut commit = Commit::new();
+        commit.put_record(key, record);
+        self.commit("", &commit)
+    }
+
     /// Removes `remove` and writes `put` in one atomic write (a crash leaves all or nothing).
     pub fn cache_replace(&self, remove: &[CacheKey], put: &[Entry]) -> Result<()> {
         let mut commit = Commit::new();
