@@ -23,3 +23,4 @@ mod registry;
 mod tch;
 mod train;
 mod util;
+mod zero_cost;

@@ -13,6 +13,7 @@ pub mod mock;
 pub mod registry;
 pub mod table;
 pub mod train;
+pub mod zero_cost;
 
 pub use crate::fidelity::Fidelity;
 

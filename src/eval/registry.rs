@@ -308,6 +308,9 @@ impl Registry {
             let e = super::train::TrainEvaluator::new(c).map_err(|e| e.to_string())?;
             Ok(Box::new(e))
         }));
+        r.register(typed("zero-cost", |c: super::zero_cost::ZeroCostConfig| {
+            Ok(Box::new(super::zero_cost::ZeroCost::new(c)?))
+        }));
         r
     }
 

@@ -128,6 +128,30 @@ impl Model {
         x: B::Tensor,
         training: bool,
     ) -> Result<B::Tensor, OutOfMemory> {
+        self.forward_observed(backend, x, training, &mut |_, _, _| {})
+    }
+
+    /// The convolution and linear weights (not biases), in node order: the layers zero-cost
+    /// proxies sum over (NASLib's `Conv2d` and `Linear` weights).
+    pub fn weights(&self) -> Vec<ParamId> {
+        self.slots
+            .iter()
+            .filter_map(|s| match s {
+                Slot::Conv { weight, .. } => Some(*weight),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// [`Model::forward`], showing `observe` the backend and every node's op and output as it
+    /// is computed (zero-cost proxies read the ReLU outputs).
+    pub fn forward_observed<B: Backend>(
+        &self,
+        backend: &mut B,
+        x: B::Tensor,
+        training: bool,
+        observe: &mut dyn FnMut(&B, &Op, &B::Tensor),
+    ) -> Result<B::Tensor, OutOfMemory> {
         backend.track_gradients(training);
         let x = backend.input(x);
         let batch = backend.shape(&x)[0];
@@ -223,6 +247,7 @@ impl Model {
                 (Op::GlobalAvgPool, _) => backend.global_avg_pool(first()),
                 (op, slot) => unreachable!("node {i}: {op:?} built with {slot:?}"),
             };
+            observe(backend, &node.op, &value);
             values[i] = Some(value);
         }
         Ok(values[self.net.output().index()]
