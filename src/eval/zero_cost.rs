@@ -25,7 +25,7 @@
 //!   count only what the network computes;
 //! - a score that is not finite (a singular NASWOT kernel: a network whose output ignores its
 //!   input) is recorded as -1e8, NASLib's convention, not as a failure;
-//! - `params`/`flops` are evonas' cost model ([`crate::ir::cost`]: multiply-adds of convolutions
+//! - `params`/`flops` are evonas' cost model ([`crate::ir::cost()`]: multiply-adds of convolutions
 //!   and linear layers), where NASLib's tensorwatch also counts batch norm, ReLU and pooling.
 
 use std::collections::BTreeMap;
