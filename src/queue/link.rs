@@ -297,23 +297,29 @@ impl Link {
     }
 
     /// A job whose holder has not renewed its lease for `min_idle` (a dead worker's), taken
-    /// over by `consumer`, with the number of times it has now been delivered.
+    /// over by `consumer`, with the number of times it has now been delivered. `cursor` is
+    /// where the scan of the pending list goes on (XAUTOCLAIM looks at a few entries per call;
+    /// starting from the beginning each time would never reach an expired job further down).
     pub fn claim_expired(
         &mut self,
         consumer: &str,
         min_idle: Duration,
+        cursor: &mut String,
     ) -> Result<Option<(Entry, u64)>, QueueError> {
         let mut cmd = redis::cmd("XAUTOCLAIM");
         cmd.arg(JOBS)
             .arg(GROUP)
             .arg(consumer)
             .arg(min_idle.as_millis() as u64)
-            .arg("0-0")
+            .arg(cursor.as_str())
             .arg("COUNT")
             .arg(1);
         let v = self.query("XAUTOCLAIM", &cmd, Duration::ZERO)?;
         let claimed = match &v {
-            Value::Array(parts) if parts.len() >= 2 => entries(&parts[1]),
+            Value::Array(parts) if parts.len() >= 2 => {
+                *cursor = string(&parts[0]).unwrap_or_else(|| "0-0".into());
+                entries(&parts[1])
+            }
             _ => None,
         };
         let Some(mut claimed) = claimed else {

@@ -114,6 +114,7 @@ impl Worker {
     fn consume(&self, consumer: &str, stop: &AtomicBool) {
         let mut link: Option<Link> = None;
         let mut idle_since = Instant::now();
+        let mut cursor = "0-0".to_string();
         let poll = Duration::from_millis(500).min(self.options.lease / 2);
         while !stop.load(Ordering::SeqCst) {
             if self.options.max_jobs.is_some_and(|m| self.answered() >= m) {
@@ -136,7 +137,7 @@ impl Worker {
                     }
                 },
             };
-            let next = match l.claim_expired(consumer, self.options.lease) {
+            let next = match l.claim_expired(consumer, self.options.lease, &mut cursor) {
                 Ok(Some((entry, deliveries))) => {
                     tracing::info!(consumer, entry = %entry.id, deliveries, "took over a job whose lease expired");
                     Ok(Some((entry, deliveries)))
