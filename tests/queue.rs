@@ -387,7 +387,7 @@ fn a_poison_job_becomes_a_recorded_failure_and_garbage_entries_are_skipped() {
             .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
             .collect()
     };
-    let results = CampaignKey::of(&store, "p").results();
+    let elsewhere = CampaignKey::of(&store, "elsewhere", 0).results();
     // Garbage on the job stream: unreadable, and readable enough to be refused to its sender.
     link.add(JOBS, &f(&[("hello", "world")])).unwrap();
     link.add(
@@ -395,20 +395,17 @@ fn a_poison_job_becomes_a_recorded_failure_and_garbage_entries_are_skipped() {
         &f(&[
             ("v", "1"),
             ("id", "0123456789abcdef0123456789abcdef"),
-            ("reply", &results),
+            ("reply", &elsewhere),
             ("max_deliveries", "3"),
             ("job", "{\"not\": \"a job\"}"),
         ]),
     )
     .unwrap();
-    // Garbage on the campaign's results stream.
-    link.add(&results, &f(&[("v", "1"), ("id", "nonsense")]))
-        .unwrap();
     // One delivery allowed: the job whose worker is killed is poison at its next delivery.
     let cfg = write(
         &dir,
         "c.toml",
-        &mock_config("p", 1500, 3, "max_deliveries = 1\n")
+        &mock_config("p", 1500, 5, "max_deliveries = 1\n")
             .replace("round_size = 4", "round_size = 1"),
     );
     let log = dir.path().join("coordinator.log");
@@ -423,6 +420,26 @@ fn a_poison_job_becomes_a_recorded_failure_and_garbage_entries_are_skipped() {
     );
     assert!(a_log.contains("refusing a malformed job"), "{a_log}");
     let b = Worker::start(&redis, dir.path(), "b", &lease);
+    // Garbage on the campaign's results stream, once the campaign exists (its key includes
+    // its creation time, which the status snapshot gives).
+    let snapshot = store.join("status").join("p.json");
+    let start = Instant::now();
+    let created = loop {
+        let text = std::fs::read_to_string(&snapshot).unwrap_or_default();
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            if let Some(c) = v["created_unix"].as_u64() {
+                break c;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no status snapshot"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let results = CampaignKey::of(&store, "p", created).results();
+    link.add(&results, &f(&[("v", "1"), ("id", "nonsense")]))
+        .unwrap();
     wait_success(c, &log);
     let b_log = b.log();
     assert!(b_log.contains("poison job"), "{b_log}");
@@ -821,4 +838,55 @@ fn rediss_checks_the_server_against_the_given_certificate_authority() {
         err.contains("EVONAS_REDIS_CA") && err.contains("not a PEM certificate"),
         "{err}"
     );
+}
+
+#[test]
+fn a_worker_that_cannot_run_a_job_hands_it_back_and_stops() {
+    let Some(cifar) = shared_data("cifar10") else {
+        return;
+    };
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    let dir = tempdir();
+    let cfg = write(
+        &dir,
+        "c.toml",
+        &format!(
+            "name = \"e\"\nspace = \"nb201\"\n[knobs]\nchannels = 4\ncells = 1\n[strategy]\nkind = \"random\"\n[budget]\nevaluations = 2\n[evaluator]\nkind = \"train\"\ndata = \"cifar10\"\npath = \"{}\"\ntrain_files = [\"jpeg_lossy_test_part0.bin\"]\nvalid_size = 900\nepochs = 1\nbatch_size = 50\n",
+            cifar.display()
+        ),
+    );
+    let store = dir.path().join("remote");
+    let log = dir.path().join("coordinator.log");
+    let c = coordinator(&search_args(&cfg, &store, &redis.url()), &log);
+    // This worker may not read a data set over 1 MB (the job's is 3 MB): it cannot build the
+    // job's evaluator.
+    let bad_log = dir.path().join("bad2.log");
+    let status_bad = Command::new(env!("CARGO_BIN_EXE_evonas"))
+        .args([
+            "worker",
+            "--queue",
+            &redis.url(),
+            "--name",
+            "bad2",
+            "--idle-exit",
+            "60",
+        ])
+        .env("EVONAS_MAX_DATA_MB", "1")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&bad_log).unwrap())
+        .status()
+        .unwrap();
+    let bad_text = std::fs::read_to_string(&bad_log).unwrap();
+    assert_eq!(status_bad.code(), Some(1), "{bad_text}");
+    assert!(bad_text.contains("cannot run this job here"), "{bad_text}");
+    assert!(bad_text.contains("went back to the queue"), "{bad_text}");
+    // Another worker takes the job over at once and the campaign ends without a failure.
+    let good = Worker::start(&redis, dir.path(), "good", &["--idle-exit", "3"]);
+    wait_success(c, &log);
+    let s = status(&store, "e");
+    assert_eq!(s["evaluations"], 2, "{s}");
+    assert_eq!(s["failures"], 0, "{s}");
+    assert!(good.finish() >= 2);
 }

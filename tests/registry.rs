@@ -130,8 +130,9 @@ fn a_registered_evaluator_runs_a_campaign_through_the_public_api() {
         .err()
         .expect("an unknown kind");
     assert!(
-        e.to_string()
-            .contains("kind \"fewer-params\" is unknown; known kinds: mock, nb201-table, train"),
+        e.to_string().contains(
+            "kind \"fewer-params\" is unknown; known kinds: mock, nb201-table, train, zero-cost"
+        ),
         "{e}"
     );
 }
@@ -165,6 +166,6 @@ fn settings_are_checked_with_the_key_named() {
         .to_string();
     assert_eq!(
         e,
-        "c.toml: [evaluator] kind \"fewer-params\" is unknown; known kinds: mock, nb201-table, train"
+        "c.toml: [evaluator] kind \"fewer-params\" is unknown; known kinds: mock, nb201-table, train, zero-cost"
     );
 }

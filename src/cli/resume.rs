@@ -78,8 +78,13 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
         Queue::Local => None,
     };
     let mut campaign = Campaign::resume(&store, &r.name)?;
-    if let Some(q) = queue {
-        campaign.use_queue(&q)?;
+    match queue {
+        Some(q) => campaign.use_queue(&q)?,
+        // A campaign started with `search --queue` does not store the queue: say where this
+        // session evaluates.
+        None => {
+            tracing::info!("evaluating in this process (give --queue URL to evaluate on workers)")
+        }
     }
     drive(campaign, &r.store, r.quiet)
 }

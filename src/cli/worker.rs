@@ -79,6 +79,11 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
     tracing::info!(worker = %name, queue = %r.addr, threads = r.options.threads, "worker started");
     let worker = Worker::new(r.addr, r.options);
     let summary = worker.run(&STOP)?;
+    if let Some(e) = &summary.error {
+        anyhow::bail!(
+            "worker {name} stopped: {e} (the job went back to the queue for other workers)"
+        );
+    }
     if r.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

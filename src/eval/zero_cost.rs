@@ -335,7 +335,8 @@ fn score_on<B: Backend>(
         Proxy::Nwot => {
             let mut k = vec![0f64; n * n];
             let mut failed = None;
-            model.forward_observed(backend, x, true, &mut |b, op, t| {
+            // Batch statistics, as in NASLib's train mode; no graph: no backward follows.
+            model.forward_observed(backend, x, true, false, &mut |b, op, t| {
                 if *op != Op::Relu || failed.is_some() {
                     return;
                 }

@@ -364,45 +364,44 @@ impl Link {
     }
 
     /// Writes `answer` to the stream `reply`, acknowledges job entry `id` and deletes it, in
-    /// one transaction: a job leaves the stream only together with its answer.
+    /// one server-side script: a job leaves the stream only together with its answer (a script
+    /// stops at its first error, where MULTI would go on and drop an unanswered job). The
+    /// results stream expires a week after its last answer, so a campaign that never reads it
+    /// again leaves nothing behind.
     pub fn answer(&mut self, reply: &str, answer: &Fields, id: &str) -> Result<(), QueueError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        let xadd = pipe.cmd("XADD").arg(reply).arg("*");
+        const SCRIPT: &str = "redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2)) \
+             redis.call('EXPIRE', KEYS[1], 604800) \
+             redis.call('XACK', KEYS[2], 'workers', ARGV[1]) \
+             redis.call('XDEL', KEYS[2], ARGV[1]) return 1";
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SCRIPT).arg(2).arg(reply).arg(JOBS).arg(id);
         for (k, v) in answer {
-            xadd.arg(k.as_slice()).arg(v.as_slice());
+            cmd.arg(k.as_slice()).arg(v.as_slice());
         }
-        pipe.cmd("XACK").arg(JOBS).arg(GROUP).arg(id);
-        pipe.cmd("XDEL").arg(JOBS).arg(id);
-        let addr = self.addr.to_string();
-        let conn = self.connection(Duration::ZERO)?;
-        pipe.query::<Value>(conn).map(|_| ()).map_err(|e| {
-            if e.is_io_error() || e.is_connection_dropped() || e.is_timeout() {
-                self.conn = None;
-            }
-            QueueError::Command {
-                addr,
-                command: "MULTI XADD XACK XDEL",
-                message: e.to_string(),
-            }
-        })
+        self.query("XADD XACK XDEL (answer)", &cmd, Duration::ZERO)
+            .map(|_| ())
     }
 
-    /// Drops job entry `id` unanswered (an entry nobody can answer: no readable reply stream).
+    /// Drops job entry `id` unanswered (an entry nobody can answer: no readable reply stream,
+    /// or a job withdrawn by its coordinator).
     pub fn skip(&mut self, id: &str) -> Result<(), QueueError> {
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        pipe.cmd("XACK").arg(JOBS).arg(GROUP).arg(id);
-        pipe.cmd("XDEL").arg(JOBS).arg(id);
-        let addr = self.addr.to_string();
-        let conn = self.connection(Duration::ZERO)?;
-        pipe.query::<Value>(conn)
+        const SCRIPT: &str = "redis.call('XACK', KEYS[1], 'workers', ARGV[1]) \
+             redis.call('XDEL', KEYS[1], ARGV[1]) return 1";
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(SCRIPT).arg(1).arg(JOBS).arg(id);
+        self.query("XACK XDEL (skip)", &cmd, Duration::ZERO)
             .map(|_| ())
-            .map_err(|e| QueueError::Command {
-                addr,
-                command: "MULTI XACK XDEL",
-                message: e.to_string(),
-            })
+    }
+
+    /// Every job entry the hash `published` records.
+    pub fn published_entries(&mut self, published: &str) -> Result<Vec<String>, QueueError> {
+        let mut cmd = redis::cmd("HVALS");
+        cmd.arg(published);
+        let v = self.query("HVALS", &cmd, Duration::ZERO)?;
+        match &v {
+            Value::Array(items) => Ok(items.iter().filter_map(string).collect()),
+            _ => Err(self.unexpected("HVALS", &v)),
+        }
     }
 
     /// Up to `count` entries of stream `key` from its start, waiting up to `block` if it is

@@ -31,13 +31,18 @@ pub const GROUP: &str = "workers";
 pub struct JobId([u8; 16]);
 
 impl JobId {
-    /// The id of slot `slot` of round `round` of the campaign keyed `campaign`.
-    pub fn of(campaign: &CampaignKey, round: u64, slot: u32) -> JobId {
+    /// The id of `job`, slot `slot` of round `round` of the campaign keyed `campaign`. The job's
+    /// function, protocol and repeat are part of it, so an answer to another job that held the
+    /// same place (a campaign started again under the same name) never answers this one.
+    pub fn of(campaign: &CampaignKey, round: u64, slot: u32, job: &Job) -> JobId {
         let mut h = blake3::Hasher::new();
         h.update(b"evonas job");
         h.update(&campaign.0);
         h.update(&round.to_le_bytes());
         h.update(&slot.to_le_bytes());
+        h.update(job.hash.to_string().as_bytes());
+        h.update(job.protocol.to_string().as_bytes());
+        h.update(&job.repeat.to_le_bytes());
         let mut id = [0; 16];
         id.copy_from_slice(&h.finalize().as_bytes()[..16]);
         JobId(id)
@@ -61,14 +66,16 @@ impl std::fmt::Display for JobId {
 pub struct CampaignKey([u8; 16]);
 
 impl CampaignKey {
-    /// The key of campaign `name` in the store at `store_dir`.
-    pub fn of(store_dir: &std::path::Path, name: &str) -> CampaignKey {
+    /// The key of campaign `name`, created at `created_unix`, in the store at `store_dir` (the
+    /// creation time tells a campaign from an earlier one of that name in a wiped store).
+    pub fn of(store_dir: &std::path::Path, name: &str, created_unix: u64) -> CampaignKey {
         let dir = std::fs::canonicalize(store_dir).unwrap_or_else(|_| store_dir.to_path_buf());
         let mut h = blake3::Hasher::new();
         h.update(b"evonas campaign");
         h.update(dir.to_string_lossy().as_bytes());
         h.update(&[0]);
         h.update(name.as_bytes());
+        h.update(&created_unix.to_le_bytes());
         let mut id = [0; 16];
         id.copy_from_slice(&h.finalize().as_bytes()[..16]);
         CampaignKey(id)
@@ -291,13 +298,25 @@ mod tests {
     }
 
     #[test]
-    fn ids_derive_from_campaign_round_and_slot() {
-        let a = CampaignKey::of(std::path::Path::new("/nonexistent/store"), "c");
-        let b = CampaignKey::of(std::path::Path::new("/nonexistent/store"), "d");
-        assert_eq!(JobId::of(&a, 3, 1), JobId::of(&a, 3, 1));
-        assert_ne!(JobId::of(&a, 3, 1), JobId::of(&a, 3, 2));
-        assert_ne!(JobId::of(&a, 3, 1), JobId::of(&b, 3, 1));
-        let id = JobId::of(&a, 3, 1);
+    fn ids_derive_from_campaign_round_slot_and_job() {
+        let job: Job = serde_json::from_value(serde_json::json!({
+            "schema": 1, "space": {"builtin": "nb201"},
+            "genotype": "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+            "evaluator": {"kind": "mock"}, "protocol": "00".repeat(32),
+            "hash": format!("f3:{}", "11".repeat(32)), "repeat": 0
+        }))
+        .unwrap();
+        let mut again = job.clone();
+        again.repeat = 1;
+        let a = CampaignKey::of(std::path::Path::new("/nonexistent/store"), "c", 5);
+        let b = CampaignKey::of(std::path::Path::new("/nonexistent/store"), "d", 5);
+        let c = CampaignKey::of(std::path::Path::new("/nonexistent/store"), "c", 6);
+        assert_eq!(JobId::of(&a, 3, 1, &job), JobId::of(&a, 3, 1, &job));
+        assert_ne!(JobId::of(&a, 3, 1, &job), JobId::of(&a, 3, 2, &job));
+        assert_ne!(JobId::of(&a, 3, 1, &job), JobId::of(&b, 3, 1, &job));
+        assert_ne!(JobId::of(&a, 3, 1, &job), JobId::of(&c, 3, 1, &job));
+        assert_ne!(JobId::of(&a, 3, 1, &job), JobId::of(&a, 3, 1, &again));
+        let id = JobId::of(&a, 3, 1, &job);
         assert_eq!(JobId::parse(&id.to_string()), Some(id));
         assert!(is_results_key(&a.results()));
         assert!(!is_results_key("evonas:jobs") && !is_results_key("results:00"));
@@ -305,7 +324,7 @@ mod tests {
 
     #[test]
     fn hostile_entries_are_refused_with_a_reason() {
-        let key = CampaignKey::of(std::path::Path::new("/x"), "c").results();
+        let key = CampaignKey::of(std::path::Path::new("/x"), "c", 0).results();
         let ok_id = "0123456789abcdef0123456789abcdef";
         let cases: Vec<(Fields, &str)> = vec![
             (fields(&[("hello", "world")]), "no field `v`"),

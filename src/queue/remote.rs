@@ -80,8 +80,9 @@ impl Remote {
     /// the results stream (a resumed coordinator publishes only what was lost). Safe to call
     /// again after a failure.
     pub fn submit(&mut self, jobs: &[(JobId, Job)]) -> Result<(), QueueError> {
-        let answered = self.answered()?;
         let published = self.campaign.published();
+        // Jobs not on the stream: published never, or answered (or lost) since.
+        let mut gone = Vec::new();
         for (id, job) in jobs {
             if self.outstanding.contains_key(id) {
                 continue;
@@ -92,15 +93,29 @@ impl Remote {
                 max_deliveries: self.max_deliveries,
                 job: job.clone(),
             };
-            let key = id.to_string();
-            let entry = match self.link.published_entry(&published, &key)? {
-                Some(entry) if answered.contains(id) || self.link.job_exists(&entry)? => {
+            match self.link.published_entry(&published, &id.to_string())? {
+                Some(entry) if self.link.job_exists(&entry)? => {
                     tracing::debug!(job = %id, "already on the queue");
-                    entry
+                    self.outstanding.insert(*id, Outstanding { entry, message });
                 }
-                _ => self.link.publish(&published, &key, &message.encode())?,
+                entry => gone.push((message, entry)),
+            }
+        }
+        if gone.is_empty() {
+            return Ok(());
+        }
+        // Read after seeing the jobs gone: an answer leaves with its job in one step, so an
+        // answered job's answer is there now.
+        let answered = self.answered()?;
+        for (message, entry) in gone {
+            let id = message.id;
+            let entry = match entry {
+                Some(entry) if answered.contains(&id) => entry,
+                _ => self
+                    .link
+                    .publish(&published, &id.to_string(), &message.encode())?,
             };
-            self.outstanding.insert(*id, Outstanding { entry, message });
+            self.outstanding.insert(id, Outstanding { entry, message });
         }
         Ok(())
     }
@@ -139,7 +154,7 @@ impl Remote {
                 }
             }
         }
-        if out.is_empty() && self.last_check.elapsed() >= CHECK_EVERY {
+        if self.last_check.elapsed() >= CHECK_EVERY {
             self.republish_lost()?;
             self.last_check = Instant::now();
         }
@@ -183,14 +198,19 @@ impl Remote {
             .forget(&self.campaign.published(), &received.id.to_string())
     }
 
-    /// Withdraws every outstanding job and deletes the campaign's keys (it finished): jobs not
-    /// yet taken are never evaluated; an answer a worker sends later is never read. Best
-    /// effort: a failure here costs only some wasted evaluations.
+    /// Withdraws every job the campaign published and nobody answered (this session's and
+    /// earlier ones') and deletes the campaign's keys (it finished): jobs not yet taken are
+    /// never evaluated; an answer a worker sends later is never read (its stream expires a
+    /// week later). Best effort: a failure here costs only some wasted evaluations.
     pub fn close(&mut self) {
-        for (_, o) in self.outstanding.drain() {
-            let _ = self.link.delete(super::message::JOBS, &o.entry);
+        let published = self.campaign.published();
+        // Every job this campaign ever published and nobody answered, earlier sessions' too.
+        let mut entries: Vec<String> = self.outstanding.drain().map(|(_, o)| o.entry).collect();
+        entries.extend(self.link.published_entries(&published).unwrap_or_default());
+        for entry in entries {
+            let _ = self.link.skip(&entry);
         }
-        let _ = self.link.delete_key(&self.campaign.published());
+        let _ = self.link.delete_key(&published);
         let _ = self.link.delete_key(&self.campaign.results());
     }
 }

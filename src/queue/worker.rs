@@ -48,6 +48,11 @@ pub struct WorkerSummary {
     pub busy_seconds: f64,
     /// Seconds the worker ran, times its threads.
     pub thread_seconds: f64,
+    /// Why the worker stopped taking jobs, if it could not run one here (its evaluator cannot
+    /// be built: data missing, another evonas version, an unknown kind): the job went back to
+    /// the queue for other workers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A worker process's state: its evaluators (built once per protocol, data loaded once) and
@@ -60,7 +65,12 @@ pub struct Worker {
     evaluated: AtomicU64,
     rejected: AtomicU64,
     busy_micros: AtomicU64,
+    /// Set when a job cannot run here: every thread stops.
+    broken: Mutex<Option<String>>,
 }
+
+/// Evaluators (protocols) a worker keeps at most.
+const MAX_RUNNERS: usize = 16;
 
 /// Pause after a failed queue command before trying again (Redis restarting, network down).
 const RETRY: Duration = Duration::from_secs(1);
@@ -81,6 +91,7 @@ impl Worker {
             evaluated: AtomicU64::new(0),
             rejected: AtomicU64::new(0),
             busy_micros: AtomicU64::new(0),
+            broken: Mutex::new(None),
         }
     }
 
@@ -103,6 +114,11 @@ impl Worker {
             rejected: self.rejected.load(Ordering::SeqCst),
             busy_seconds: self.busy_micros.load(Ordering::SeqCst) as f64 / 1e6,
             thread_seconds: start.elapsed().as_secs_f64() * threads as f64,
+            error: self
+                .broken
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         })
     }
 
@@ -117,6 +133,14 @@ impl Worker {
         let mut cursor = "0-0".to_string();
         let poll = Duration::from_millis(500).min(self.options.lease / 2);
         while !stop.load(Ordering::SeqCst) {
+            if self
+                .broken
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_some()
+            {
+                return;
+            }
             if self.options.max_jobs.is_some_and(|m| self.answered() >= m) {
                 return;
             }
@@ -217,7 +241,21 @@ impl Worker {
             return;
         }
         let started = Instant::now();
-        let answer = self.evaluate(consumer, &entry.id, &message, stop);
+        let answer = match self.evaluate(consumer, &entry.id, &message, stop) {
+            Ok(a) => a,
+            Err(reason) => {
+                // Not the job's fault: hand it to other workers, stop taking jobs here.
+                tracing::error!(consumer, job = %message.id, "cannot run this job here: {reason}; releasing it to other workers and stopping");
+                if let Err(e) = link.renew(consumer, &entry.id, true) {
+                    tracing::warn!(
+                        consumer,
+                        "cannot release the job ({e}); it returns when its lease expires"
+                    );
+                }
+                *self.broken.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason);
+                return;
+            }
+        };
         self.busy_micros
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::SeqCst);
         match &answer {
@@ -242,38 +280,43 @@ impl Worker {
         );
     }
 
-    /// Evaluates a job while a second connection renews its lease.
+    /// Evaluates a job while a second connection renews its lease (from the start: building
+    /// an evaluator can load a data set for longer than a lease). Err: the job cannot run in
+    /// this worker (its evaluator cannot be built here, another protocol or evonas version),
+    /// which is not the job's fault.
     fn evaluate(
         &self,
         consumer: &str,
         entry: &str,
         message: &JobMessage,
         stop: &AtomicBool,
-    ) -> Answer {
-        let runner = match self.runner(&message.job) {
-            Ok(r) => r,
-            Err(reason) => return Answer::Refused { reason },
-        };
+    ) -> Result<Answer, String> {
+        use crate::eval::job::JobError;
         let (done, finished) = std::sync::mpsc::channel::<()>();
         std::thread::scope(|s| {
             s.spawn(|| self.renew_lease(consumer, entry, finished, stop));
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&message.job)));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let runner = self.runner(&message.job)?;
+                Ok(runner.run(&message.job))
+            }));
             // Wakes the renewer at once (it would otherwise finish its wait).
             drop(done);
             match result {
-                Ok(Ok(evaluation)) => Answer::Evaluation {
+                Ok(Err(reason)) => Err(reason),
+                Ok(Ok(Ok(evaluation))) => Ok(Answer::Evaluation {
                     evaluation: Box::new(evaluation),
-                },
-                Ok(Err(e)) => Answer::Refused {
+                }),
+                // A genotype that does not decode is the job's fault: answered as refused.
+                Ok(Ok(Err(e @ JobError::Space(_)))) => Ok(Answer::Refused {
                     reason: e.to_string(),
-                },
-                Err(panic) => Answer::Refused {
+                }),
+                Ok(Ok(Err(e))) => Err(e.to_string()),
+                Err(panic) => Ok(Answer::Refused {
                     reason: format!(
                         "the evaluation panicked: {}",
                         crate::eval::panic_message(&*panic)
                     ),
-                },
+                }),
             }
         })
     }
@@ -387,10 +430,12 @@ impl Worker {
             .map_err(|e| format!("cannot build the job's evaluator here: {e}"))?;
         let runner = Arc::new(Runner::with_evaluator(job.evaluator.clone(), evaluator));
         tracing::info!(kind = %job.evaluator.kind, protocol = %job.protocol, "evaluator ready");
-        self.runners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, Arc::clone(&runner));
+        let mut runners = self.runners.lock().unwrap_or_else(|p| p.into_inner());
+        // A bound on what jobs can make a worker hold (each evaluator may hold a data set).
+        if runners.len() >= MAX_RUNNERS {
+            runners.clear();
+        }
+        runners.insert(key, Arc::clone(&runner));
         Ok(runner)
     }
 }

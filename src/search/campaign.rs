@@ -296,7 +296,11 @@ impl<'a> Campaign<'a> {
     /// Evaluates cache misses on the workers of the queue at `addr` from now on (see
     /// [`crate::queue`]); fails if the queue cannot be reached.
     pub fn use_queue(&mut self, addr: &QueueAddress) -> Result<(), SearchError> {
-        let key = CampaignKey::of(self.store.dir(), &self.header.name);
+        let key = CampaignKey::of(
+            self.store.dir(),
+            &self.header.name,
+            self.header.created_unix,
+        );
         let remote = Remote::connect(addr, key, self.config.parallel.max_deliveries)?;
         tracing::info!(queue = %addr, "evaluating on the queue's workers");
         self.remote = Some(remote);
@@ -551,7 +555,7 @@ impl<'a> Campaign<'a> {
                             if stop.load(Ordering::SeqCst) {
                                 return Ok(None);
                             }
-                            this.answer_slot(&name, i, &inflight.candidates[i], policy, coins[i])
+                            this.answer_slot(i, &inflight.candidates[i], policy, coins[i])
                                 .map(|r| Some((i, r)))
                         })
                         .collect()
@@ -628,7 +632,6 @@ impl<'a> Campaign<'a> {
 
     fn answer_slot(
         &self,
-        name: &str,
         slot: usize,
         candidate: &Candidate,
         policy: CachePolicy,
@@ -645,7 +648,7 @@ impl<'a> Campaign<'a> {
             hash: candidate.hash,
             repeat: base.as_ref().map_or(0, |r| r.evaluations),
         })?;
-        self.record(name, slot, candidate.hash, policy, base, evaluation)
+        self.record(slot, candidate.hash, policy, base, evaluation)
     }
 
     /// What an evaluation means for its slot and its cache record (on top of `base`, the record
@@ -709,7 +712,6 @@ impl<'a> Campaign<'a> {
     /// cache record, in one commit.
     fn record(
         &self,
-        name: &str,
         slot: usize,
         hash: FunctionalHash,
         policy: CachePolicy,
@@ -717,7 +719,7 @@ impl<'a> Campaign<'a> {
         evaluation: Evaluation,
     ) -> Result<SlotResult, SearchError> {
         let (result, record) = self.evaluated(base, evaluation);
-        self.store_slot(name, slot, hash, policy, &result, Some(&record))?;
+        self.store_slot(slot, hash, policy, &result, Some(&record), false)?;
         Ok(result)
     }
 
@@ -725,25 +727,26 @@ impl<'a> Campaign<'a> {
     /// record, in one commit.
     fn store_slot(
         &self,
-        name: &str,
         slot: usize,
         hash: FunctionalHash,
         policy: CachePolicy,
         result: &SlotResult,
         record: Option<&EvalRecord>,
+        always_flush: bool,
     ) -> Result<(), SearchError> {
         let mut c = Commit::new();
-        c.put_slot(name, slot as u32, result);
+        c.put_slot(&self.header.name, slot as u32, result);
         if let (true, Some(record)) = (policy.uses_cache(), record) {
             c.put_record(&CacheKey::new(hash, self.protocol), record);
         }
         // An evaluation that took real time is on disk before anything else happens; an
         // instant one (a table lookup) rides with the round's flushed commit.
-        let slow = match &result.outcome {
-            Outcome::Done { wall_seconds, .. } => *wall_seconds >= SLOW_EVALUATION_SECONDS,
-            Outcome::Failed { .. } => true,
-        };
-        self.store.commit_with(name, &c, slow)?;
+        let slow = always_flush
+            || match &result.outcome {
+                Outcome::Done { wall_seconds, .. } => *wall_seconds >= SLOW_EVALUATION_SECONDS,
+                Outcome::Failed { .. } => true,
+            };
+        self.store.commit_with(&self.header.name, &c, slow)?;
         Ok(())
     }
 
@@ -753,6 +756,8 @@ impl<'a> Campaign<'a> {
     /// campaign evaluates the function again.
     fn received(&self, base: Option<EvalRecord>, r: &Received) -> (SlotResult, Option<EvalRecord>) {
         let lost = |reason: String| {
+            // A worker's words are bounded before they enter the journal.
+            let reason: String = reason.chars().take(1000).collect();
             (
                 SlotResult {
                     source: Source::Evaluated,
@@ -783,7 +788,7 @@ impl<'a> Campaign<'a> {
             }
             Answer::Poison { deliveries } => {
                 tracing::warn!(job = %r.id, "poison job: {deliveries} deliveries without an answer");
-                lost(format!("poison job: delivered {deliveries} times, every worker that took it died before answering ([parallel] max_deliveries = {})", self.config.parallel.max_deliveries))
+                lost(format!("poison job: delivered {deliveries} times, every worker that took it died or released it before answering ([parallel] max_deliveries = {})", self.config.parallel.max_deliveries))
             }
         }
     }
@@ -801,7 +806,7 @@ impl<'a> Campaign<'a> {
     ) -> Result<Option<Vec<(usize, SlotResult)>>, SearchError> {
         let name = &self.header.name;
         let policy = self.config.cache.policy;
-        let key = CampaignKey::of(self.store.dir(), name);
+        let key = CampaignKey::of(self.store.dir(), name, self.header.created_unix);
         let mut out = Vec::with_capacity(todo.len());
         let mut waiting: HashMap<JobId, (usize, Option<EvalRecord>)> = HashMap::new();
         let mut jobs = Vec::new();
@@ -810,11 +815,9 @@ impl<'a> Campaign<'a> {
             match self.lookup(candidate.hash, policy, coins[i])? {
                 Ok(hit) => out.push((i, hit)),
                 Err(base) => {
-                    let id = JobId::of(&key, inflight.round, i as u32);
-                    jobs.push((
-                        id,
-                        self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations)),
-                    ));
+                    let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
+                    let id = JobId::of(&key, inflight.round, i as u32, &job);
+                    jobs.push((id, job));
                     waiting.insert(id, (i, base));
                 }
             }
@@ -838,7 +841,8 @@ impl<'a> Campaign<'a> {
                 };
                 let hash = inflight.candidates[slot].hash;
                 let (result, record) = self.received(base, &r);
-                self.store_slot(name, slot, hash, policy, &result, record.as_ref())?;
+                // Flushed whatever its cost: the answer leaves Redis right after.
+                self.store_slot(slot, hash, policy, &result, record.as_ref(), true)?;
                 out.push((slot, result));
                 retry(stop, || remote.done(&r))?;
             }

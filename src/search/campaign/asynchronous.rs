@@ -64,10 +64,11 @@ impl<'a> Campaign<'a> {
         let name = self.header.name.clone();
         let width = self.config.parallel.in_flight.unwrap_or(1);
         let policy = self.config.cache.policy;
-        let key = CampaignKey::of(self.store.dir(), &name);
+        let key = CampaignKey::of(self.store.dir(), &name, self.header.created_unix);
         let mut pending = self.store.pending(&name)?.unwrap_or_default();
         // Jobs published in this session: id -> (proposal index, the record it adds to).
         let mut jobs: HashMap<JobId, (u64, Option<EvalRecord>)> = HashMap::new();
+        let mut submitted: std::collections::HashSet<u64> = std::collections::HashSet::new();
         loop {
             if let Some(reason) = budget::reached(&self.config.budget, self.spent()) {
                 let mut c = Commit::new();
@@ -95,8 +96,7 @@ impl<'a> Campaign<'a> {
                     }
                     leaders.insert(candidate.hash, *index);
                 }
-                let id = JobId::of(&key, *index, 0);
-                if jobs.contains_key(&id) {
+                if submitted.contains(index) {
                     continue;
                 }
                 match self.lookup(candidate.hash, policy, self.coin(*index, 0))? {
@@ -106,9 +106,11 @@ impl<'a> Campaign<'a> {
                         record: None,
                     }),
                     Err(base) => {
-                        let repeat = base.as_ref().map_or(0, |r| r.evaluations);
-                        publish.push((id, self.job(candidate, repeat)));
+                        let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
+                        let id = JobId::of(&key, *index, 0, &job);
+                        publish.push((id, job));
                         jobs.insert(id, (*index, base));
+                        submitted.insert(*index);
                     }
                 }
             }
