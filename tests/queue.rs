@@ -218,6 +218,45 @@ fn wait_success(mut child: Child, log: &Path) {
     }
 }
 
+/// Runs campaign `name` of config `cfg` (which names its queue) into `store`, SIGKILLing the
+/// coordinator at random moments (`seed`) six times and resuming it with `evonas resume`
+/// (which finds the queue in the stored config) until it finishes; returns the kills landed.
+fn kill_and_resume(cfg: &Path, store: &Path, name: &str, log: &Path, seed: u64) -> u32 {
+    let store_arg = store.to_str().unwrap().to_string();
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut kills = 0;
+    for attempt in 0.. {
+        assert!(attempt < 100, "the campaign never finished");
+        let args: Vec<&str> = if attempt == 0 {
+            vec![
+                "search",
+                "--config",
+                cfg.to_str().unwrap(),
+                "--store",
+                &store_arg,
+                "-q",
+            ]
+        } else {
+            vec!["resume", name, "--store", &store_arg, "-q"]
+        };
+        let mut child = coordinator(&args, log);
+        if kills < 6 {
+            std::thread::sleep(Duration::from_millis(rng.random_range(150..650)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                kills += 1;
+            }
+            let _ = child.wait();
+        } else {
+            wait_success(child, log);
+        }
+        if status(store, name)["state"] == "finished" {
+            break;
+        }
+    }
+    kills
+}
+
 #[test]
 fn round_mode_on_three_workers_ends_bit_for_bit_where_the_single_process_run_does() {
     let Some(table) = shared_data("nb201") else {
@@ -301,41 +340,8 @@ fn a_coordinator_killed_mid_round_and_resumed_loses_nothing_and_commits_nothing_
         .map(|i| Worker::start(&redis, dir.path(), &format!("w{i}"), &["--idle-exit", "5"]))
         .collect();
     let store = dir.path().join("remote");
-    let store_arg = store.to_str().unwrap().to_string();
     let log = dir.path().join("coordinator.log");
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
-    let mut kills = 0;
-    for attempt in 0.. {
-        assert!(attempt < 100, "the campaign never finished");
-        // The first run starts it from the config (which names the queue); `resume` finds
-        // the queue in the stored config.
-        let args: Vec<&str> = if attempt == 0 {
-            vec![
-                "search",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--store",
-                &store_arg,
-                "-q",
-            ]
-        } else {
-            vec!["resume", "r", "--store", &store_arg, "-q"]
-        };
-        let mut child = coordinator(&args, &log);
-        if kills < 6 {
-            std::thread::sleep(Duration::from_millis(rng.random_range(150..700)));
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap();
-                kills += 1;
-            }
-            let _ = child.wait();
-        } else {
-            wait_success(child, &log);
-        }
-        if status(&store, "r")["state"] == "finished" {
-            break;
-        }
-    }
+    let kills = kill_and_resume(&cfg, &store, "r", &log, 7);
     assert!(kills >= 3, "only {kills} kills landed");
     assert_eq!(outcome(&status(&store, "r")), want);
     assert_eq!(cache_counts(&store), want_cache);
@@ -600,39 +606,8 @@ fn async_mode_killed_and_resumed_answers_every_proposal_exactly_once() {
         .map(|i| Worker::start(&redis, dir.path(), &format!("w{i}"), &["--idle-exit", "5"]))
         .collect();
     let store = dir.path().join("remote");
-    let store_arg = store.to_str().unwrap().to_string();
     let log = dir.path().join("coordinator.log");
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
-    let mut kills = 0;
-    for attempt in 0.. {
-        assert!(attempt < 100, "the campaign never finished");
-        let args: Vec<&str> = if attempt == 0 {
-            vec![
-                "search",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--store",
-                &store_arg,
-                "-q",
-            ]
-        } else {
-            vec!["resume", "a", "--store", &store_arg, "-q"]
-        };
-        let mut child = coordinator(&args, &log);
-        if kills < 6 {
-            std::thread::sleep(Duration::from_millis(rng.random_range(150..600)));
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap();
-                kills += 1;
-            }
-            let _ = child.wait();
-        } else {
-            wait_success(child, &log);
-        }
-        if status(&store, "a")["state"] == "finished" {
-            break;
-        }
-    }
+    let kills = kill_and_resume(&cfg, &store, "a", &log, 11);
     assert!(kills >= 3, "only {kills} kills landed");
     let s = status(&store, "a");
     assert_eq!(s["evaluations"], 30, "{s}");

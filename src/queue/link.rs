@@ -158,6 +158,18 @@ impl Link {
         Ok(link)
     }
 
+    /// The link in `slot`, connecting one first if it is empty (a thread that keeps its link
+    /// across failures: a failed connection leaves the slot empty for the next try).
+    pub fn reuse<'a>(
+        slot: &'a mut Option<Link>,
+        addr: &QueueAddress,
+    ) -> Result<&'a mut Link, QueueError> {
+        if slot.is_none() {
+            *slot = Some(Link::connect(addr)?);
+        }
+        Ok(slot.as_mut().expect("connected above"))
+    }
+
     /// The queue this link talks to.
     pub fn addr(&self) -> &QueueAddress {
         &self.addr

@@ -150,16 +150,13 @@ impl Worker {
                     return;
                 }
             }
-            let l = match link.as_mut() {
-                Some(l) => l,
-                None => match Link::connect(&self.addr) {
-                    Ok(l) => link.insert(l),
-                    Err(e) => {
-                        tracing::warn!(consumer, "{e}; retrying in {} s", RETRY.as_secs());
-                        std::thread::sleep(RETRY);
-                        continue;
-                    }
-                },
+            let l = match Link::reuse(&mut link, &self.addr) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(consumer, "{e}; retrying in {} s", RETRY.as_secs());
+                    std::thread::sleep(RETRY);
+                    continue;
+                }
             };
             let next = match l.claim_expired(consumer, self.options.lease, &mut cursor) {
                 Ok(Some((entry, deliveries))) => {
@@ -345,16 +342,13 @@ impl Worker {
             if !stopping && last.elapsed() < every {
                 continue;
             }
-            let l = match link.as_mut() {
-                Some(l) => l,
-                None => match Link::connect(&self.addr) {
-                    Ok(l) => link.insert(l),
-                    Err(e) => {
-                        tracing::warn!(consumer, "cannot renew the lease: {e}");
-                        last = Instant::now();
-                        continue;
-                    }
-                },
+            let l = match Link::reuse(&mut link, &self.addr) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(consumer, "cannot renew the lease: {e}");
+                    last = Instant::now();
+                    continue;
+                }
             };
             match l.renew(consumer, entry, stopping) {
                 Ok(()) if stopping => {

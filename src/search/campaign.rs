@@ -850,13 +850,13 @@ impl<'a> Campaign<'a> {
         Ok(Some(out))
     }
 
-    /// Commits a round (see [`commit_round`]) in one atomic store write; returns the end of the
-    /// campaign if a budget was reached.
-    fn commit_round(
+    /// Applies a round's results to the header, the strategy and the seen functions (the pure
+    /// commit step, [`commit_round`]); the caller writes the events.
+    fn apply(
         &mut self,
         inflight: &Inflight,
-        results: Vec<SlotResult>,
-    ) -> Result<Option<End>, SearchError> {
+        results: &[SlotResult],
+    ) -> Result<super::commit::Committed, SearchError> {
         let round = Round {
             space: &self.space,
             budget: &self.config.budget,
@@ -867,7 +867,23 @@ impl<'a> Campaign<'a> {
             strategy: &mut *self.strategy,
             seen: &mut self.seen,
         };
-        let committed = commit_round(&mut self.header, searcher, &round, inflight, &results)?;
+        Ok(commit_round(
+            &mut self.header,
+            searcher,
+            &round,
+            inflight,
+            results,
+        )?)
+    }
+
+    /// Commits a round (see [`commit_round`]) in one atomic store write; returns the end of the
+    /// campaign if a budget was reached.
+    fn commit_round(
+        &mut self,
+        inflight: &Inflight,
+        results: Vec<SlotResult>,
+    ) -> Result<Option<End>, SearchError> {
+        let committed = self.apply(inflight, &results)?;
         self.header.updated_unix = unix_now();
         let mut c = Commit::new();
         c.append(&mut self.header.next_seq, &committed.events);

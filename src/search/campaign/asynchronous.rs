@@ -18,7 +18,7 @@ use crate::hash::FunctionalHash;
 use crate::queue::message::{CampaignKey, JobId};
 use crate::queue::remote::{Received, Remote};
 use crate::search::budget;
-use crate::search::commit::{commit_round, notation, Round, Searcher};
+use crate::search::commit::notation;
 use crate::search::config::ConfigError;
 use crate::store::cache::CacheKey;
 use crate::store::campaign::{Candidate, Event, Inflight, Pending, SlotResult, Source};
@@ -226,22 +226,11 @@ impl<'a> Campaign<'a> {
             if let (true, Some(record)) = (policy.uses_cache(), &a.record) {
                 c.put_record(&CacheKey::new(candidate.hash, self.protocol), record);
             }
-            let round = Round {
-                space: &self.space,
-                budget: &self.config.budget,
-                elapsed: self.elapsed(),
-                fidelity: &self.runner.evaluator().protocol().fidelity,
-            };
-            let searcher = Searcher {
-                strategy: &mut *self.strategy,
-                seen: &mut self.seen,
-            };
             let inflight = Inflight {
                 round: index,
                 candidates: vec![candidate],
             };
-            let committed =
-                commit_round(&mut self.header, searcher, &round, &inflight, &[a.result])?;
+            let committed = self.apply(&inflight, &[a.result])?;
             c.append(&mut self.header.next_seq, &committed.events);
             if committed.end.is_some() {
                 end = committed.end;
