@@ -139,14 +139,7 @@ pub fn score(
                             hash: *hash,
                             repeat: 0,
                         })?;
-                        let mut record = EvalRecord::first(
-                            &evaluation.outcome,
-                            evaluation.cost,
-                            &evaluation.space,
-                            evaluation.genotype,
-                        );
-                        record.decoded_with = Some(evaluation.decoded_with);
-                        record.machine = evaluation.machine;
+                        let record = evaluation.first_record();
                         store.cache_write(&key, &record)?;
                         from_record(&record, false)
                     }

@@ -54,7 +54,8 @@ simulated_seconds = 60000
     )
 }
 
-fn status(store: &Path, name: &str) -> serde_json::Value {
+/// `evonas status NAME --json`, parsed.
+pub(crate) fn status(store: &Path, name: &str) -> serde_json::Value {
     let out = evonas(
         &["status", name, "--store", store.to_str().unwrap(), "--json"],
         None,
@@ -63,8 +64,9 @@ fn status(store: &Path, name: &str) -> serde_json::Value {
     serde_json::from_str(&out).unwrap()
 }
 
-/// The fields that must match between an interrupted-and-resumed run and an uninterrupted one.
-fn outcome(v: &serde_json::Value) -> serde_json::Value {
+/// The fields that must match between an interrupted-and-resumed run and an uninterrupted one
+/// (or one run on workers and one in process).
+pub(crate) fn outcome(v: &serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "state": v["state"], "proposals": v["proposals"], "evaluations": v["evaluations"],
         "cache_hits": v["cache_hits"], "failures": v["failures"], "best": v["best"],

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 
+use crate::campaign::{outcome, status};
 use crate::util::{evonas, shared_data, tempdir, write, Redis};
 
 /// A mock campaign whose evaluations sleep `sleep_ms` (a stand-in for training).
@@ -29,24 +30,6 @@ sleep_ms = {sleep_ms}
 round_size = 4
 {extra}"#
     )
-}
-
-fn status(store: &Path, name: &str) -> serde_json::Value {
-    let out = evonas(
-        &["status", name, "--store", store.to_str().unwrap(), "--json"],
-        None,
-    )
-    .ok();
-    serde_json::from_str(&out).unwrap()
-}
-
-/// What must match between a campaign run on workers and the same campaign run in process.
-fn outcome(v: &serde_json::Value) -> serde_json::Value {
-    serde_json::json!({
-        "state": v["state"], "proposals": v["proposals"], "evaluations": v["evaluations"],
-        "cache_hits": v["cache_hits"], "failures": v["failures"], "best": v["best"],
-        "history_digest": v["history_digest"], "simulated_seconds": v["simulated_seconds"],
-    })
 }
 
 /// The cache's keys with their evaluation counts.

@@ -8,6 +8,7 @@ use evonas::ir::{Conv, Network, NetworkBuilder, NodeId, Op, Shape};
 use evonas::space::{AnySpace, Knobs, BUILTIN};
 use rand::SeedableRng;
 
+use crate::campaign::status;
 use crate::util::{evonas, tempdir, write};
 
 fn sgd() -> BurnFlex {
@@ -654,11 +655,6 @@ batch_size = 32
 round_size = 2
 threads = THREADS
 "#;
-
-fn status(store: &std::path::Path, name: &str) -> serde_json::Value {
-    let s = store.to_str().unwrap();
-    serde_json::from_str(&evonas(&["status", name, "--store", s, "--json"], None).ok()).unwrap()
-}
 
 #[test]
 fn a_training_campaign_is_reproducible_records_curves_and_retrains() {

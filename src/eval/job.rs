@@ -152,6 +152,21 @@ pub struct Evaluation {
     pub machine: Option<crate::eval::machine::Machine>,
 }
 
+impl Evaluation {
+    /// The cache record of a function evaluated once, by this evaluation.
+    pub fn first_record(&self) -> crate::eval::EvalRecord {
+        let mut r = crate::eval::EvalRecord::first(
+            &self.outcome,
+            self.cost,
+            &self.space,
+            self.genotype.clone(),
+        );
+        r.decoded_with = Some(self.decoded_with);
+        r.machine = self.machine.clone();
+        r
+    }
+}
+
 /// Why a job could not be run (as opposed to a candidate that failed, which is an
 /// [`Outcome::Failed`]).
 #[derive(Debug, thiserror::Error)]

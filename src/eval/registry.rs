@@ -213,6 +213,28 @@ pub struct EvaluatorSpec {
 }
 
 impl EvaluatorSpec {
+    /// Whether `devices` can be given to this evaluator (training evaluators place one
+    /// evaluation on each device; the others run where they are).
+    pub fn takes_devices(&self) -> bool {
+        self.kind == "train"
+    }
+
+    /// This spec with its `devices` set to `devices` (which are not part of the protocol: where
+    /// an evaluation runs changes no result). Unchanged when `devices` is empty or the
+    /// evaluator does not take devices ([`EvaluatorSpec::takes_devices`]).
+    pub fn with_devices(&self, devices: &[String]) -> EvaluatorSpec {
+        let mut spec = self.clone();
+        if spec.takes_devices() && !devices.is_empty() {
+            let list = devices
+                .iter()
+                .map(|d| serde_json::Value::String(d.clone()))
+                .collect();
+            spec.settings
+                .insert("devices".to_string(), serde_json::Value::Array(list));
+        }
+        spec
+    }
+
     /// The settings as the type `C`, when `kind` is `expected` (e.g. a command that only
     /// works with training protocols).
     pub fn decode<C: DeserializeOwned>(&self, expected: &str) -> Result<C, SettingsError> {

@@ -267,6 +267,12 @@ impl ResultMessage {
         ]
     }
 
+    /// The job an entry answers, without reading the answer (which may be megabytes).
+    pub fn id_of(fields: &Fields) -> Option<JobId> {
+        schema(fields).ok()?;
+        id(fields).ok()
+    }
+
     /// Reads an entry.
     pub fn decode(fields: &Fields) -> Result<ResultMessage, MessageError> {
         schema(fields)?;

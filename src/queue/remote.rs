@@ -71,6 +71,11 @@ impl Remote {
         self.link.addr()
     }
 
+    /// The id of `job`, slot `slot` of round (or proposal) `round` of this campaign.
+    pub fn job_id(&self, round: u64, slot: u32, job: &Job) -> JobId {
+        JobId::of(&self.campaign, round, slot, job)
+    }
+
     /// Jobs published and not answered yet.
     pub fn outstanding(&self) -> usize {
         self.outstanding.len()
@@ -126,7 +131,7 @@ impl Remote {
             .link
             .read_all(&self.campaign.results(), 4096, Duration::ZERO)?
             .iter()
-            .filter_map(|e| ResultMessage::decode(&e.fields).ok().map(|m| m.id))
+            .filter_map(|e| ResultMessage::id_of(&e.fields))
             .collect())
     }
 

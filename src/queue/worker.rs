@@ -18,7 +18,7 @@ use super::address::QueueAddress;
 use super::link::{Entry, Link, QueueError};
 use super::message::{Answer, JobMessage, ResultMessage};
 use crate::eval::job::{Job, Runner};
-use crate::eval::registry::{EvaluatorSpec, Registry};
+use crate::eval::registry::Registry;
 
 /// How a worker runs.
 #[derive(Clone, Debug)]
@@ -418,7 +418,7 @@ impl Worker {
         {
             return Ok(Arc::clone(r));
         }
-        let spec = with_devices(&job.evaluator, &self.options.devices);
+        let spec = job.evaluator.with_devices(&self.options.devices);
         let evaluator = spec
             .build(&self.registry)
             .map_err(|e| format!("cannot build the job's evaluator here: {e}"))?;
@@ -432,18 +432,4 @@ impl Worker {
         runners.insert(key, Arc::clone(&runner));
         Ok(runner)
     }
-}
-
-/// `spec` with this worker's devices, if it trains and the worker was given any.
-fn with_devices(spec: &EvaluatorSpec, devices: &[String]) -> EvaluatorSpec {
-    let mut spec = spec.clone();
-    if spec.kind == "train" && !devices.is_empty() {
-        let list = devices
-            .iter()
-            .map(|d| serde_json::Value::String(d.clone()))
-            .collect();
-        spec.settings
-            .insert("devices".to_string(), serde_json::Value::Array(list));
-    }
-    spec
 }

@@ -658,26 +658,17 @@ impl<'a> Campaign<'a> {
         base: Option<EvalRecord>,
         evaluation: Evaluation,
     ) -> (SlotResult, EvalRecord) {
-        let outcome = evaluation.outcome;
-        let mut record = match base {
+        let record = match base {
             Some(mut r) => {
-                r.add(&outcome);
+                r.add(&evaluation.outcome);
+                if evaluation.machine.is_some() {
+                    r.machine = evaluation.machine.clone();
+                }
                 r
             }
-            None => {
-                let mut r = EvalRecord::first(
-                    &outcome,
-                    evaluation.cost,
-                    &evaluation.space,
-                    evaluation.genotype,
-                );
-                r.decoded_with = Some(evaluation.decoded_with);
-                r
-            }
+            None => evaluation.first_record(),
         };
-        if evaluation.machine.is_some() {
-            record.machine = evaluation.machine;
-        }
+        let outcome = evaluation.outcome;
         // Under aggregation the search sees the running mean; the cost is this evaluation's.
         let served = match (&outcome, record.as_hit()) {
             (
@@ -804,9 +795,7 @@ impl<'a> Campaign<'a> {
         coins: &[f64],
         stop: &AtomicBool,
     ) -> Result<Option<Vec<(usize, SlotResult)>>, SearchError> {
-        let name = &self.header.name;
         let policy = self.config.cache.policy;
-        let key = CampaignKey::of(self.store.dir(), name, self.header.created_unix);
         let mut out = Vec::with_capacity(todo.len());
         let mut waiting: HashMap<JobId, (usize, Option<EvalRecord>)> = HashMap::new();
         let mut jobs = Vec::new();
@@ -816,7 +805,7 @@ impl<'a> Campaign<'a> {
                 Ok(hit) => out.push((i, hit)),
                 Err(base) => {
                     let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
-                    let id = JobId::of(&key, inflight.round, i as u32, &job);
+                    let id = remote.job_id(inflight.round, i as u32, &job);
                     jobs.push((id, job));
                     waiting.insert(id, (i, base));
                 }
@@ -1028,11 +1017,8 @@ fn stored_config(
 fn with_devices(
     config: &CampaignConfig,
 ) -> Result<crate::eval::registry::EvaluatorSpec, SearchError> {
-    let mut spec = config.evaluator.clone();
-    if config.parallel.devices.is_empty() {
-        return Ok(spec);
-    }
-    if spec.kind != "train" {
+    let spec = &config.evaluator;
+    if !config.parallel.devices.is_empty() && !spec.takes_devices() {
         return Err(SearchError::Config(ConfigError::Invalid {
             origin: config.name.clone(),
             message: format!(
@@ -1041,13 +1027,5 @@ fn with_devices(
             ),
         }));
     }
-    let list = config
-        .parallel
-        .devices
-        .iter()
-        .map(|d| serde_json::Value::String(d.clone()))
-        .collect();
-    spec.settings
-        .insert("devices".to_string(), serde_json::Value::Array(list));
-    Ok(spec)
+    Ok(spec.with_devices(&config.parallel.devices))
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use super::{retry, strip_cost, Campaign, End, SearchError};
 use crate::eval::EvalRecord;
 use crate::hash::FunctionalHash;
-use crate::queue::message::{CampaignKey, JobId};
+use crate::queue::message::JobId;
 use crate::queue::remote::{Received, Remote};
 use crate::search::budget;
 use crate::search::commit::notation;
@@ -64,7 +64,6 @@ impl<'a> Campaign<'a> {
         let name = self.header.name.clone();
         let width = self.config.parallel.in_flight.unwrap_or(1);
         let policy = self.config.cache.policy;
-        let key = CampaignKey::of(self.store.dir(), &name, self.header.created_unix);
         let mut pending = self.store.pending(&name)?.unwrap_or_default();
         // Jobs published in this session: id -> (proposal index, the record it adds to).
         let mut jobs: HashMap<JobId, (u64, Option<EvalRecord>)> = HashMap::new();
@@ -107,7 +106,7 @@ impl<'a> Campaign<'a> {
                     }),
                     Err(base) => {
                         let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
-                        let id = JobId::of(&key, *index, 0, &job);
+                        let id = remote.job_id(*index, 0, &job);
                         publish.push((id, job));
                         jobs.insert(id, (*index, base));
                         submitted.insert(*index);
