@@ -92,8 +92,16 @@ fn progress_line(c: &Campaign<'_>) -> String {
     } else {
         String::new()
     };
+    let screens = if n.screen_evaluations + n.screened > 0 {
+        format!(
+            " | screens {} (stopped {})",
+            n.screen_evaluations, n.screened
+        )
+    } else {
+        String::new()
+    };
     format!(
-        "[{}] proposals {} | evaluations {} | cache hits {} ({rate:.0}%) | failures {} | best {best}{sim} | elapsed {:.1} s | {:.0}% | ETA {eta}",
+        "[{}] proposals {} | evaluations {} | cache hits {} ({rate:.0}%) | failures {}{screens} | best {best}{sim} | elapsed {:.1} s | {:.0}% | ETA {eta}",
         h.name, n.proposals, n.evaluations, n.cache_hits, n.failures, h.elapsed_seconds, 100.0 * f
     )
 }

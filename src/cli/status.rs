@@ -81,6 +81,12 @@ pub fn run(r: Request) -> anyhow::Result<ExitCode> {
             v["proposals"], v["evaluations"], v["cache_hits"], v["failures"],
             v["elapsed_seconds"].as_f64().unwrap_or(0.0)
         );
+        if v["screened"].as_u64().unwrap_or(0) + v["screen_evaluations"].as_u64().unwrap_or(0) > 0 {
+            println!(
+                "  screens: {} evaluations, {} candidates stopped before the evaluator",
+                v["screen_evaluations"], v["screened"]
+            );
+        }
         if let Some(b) = v.get("best").filter(|b| !b.is_null()) {
             println!(
                 "  best {:.4}: {}",

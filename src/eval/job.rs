@@ -234,6 +234,11 @@ impl Runner {
         }
     }
 
+    /// The spec the evaluator was built from.
+    pub fn spec(&self) -> &EvaluatorSpec {
+        &self.spec
+    }
+
     /// The evaluator.
     pub fn evaluator(&self) -> &dyn Evaluator {
         self.evaluator.as_ref()

@@ -41,6 +41,12 @@ pub struct MockConfig {
     /// Wall-clock milliseconds each evaluation sleeps (a stand-in for training time).
     #[serde(default)]
     pub sleep_ms: u64,
+    /// A mock training of this many epochs (for successive halving and Hyperband): the score
+    /// is the function's final score times e / (e + 3), plus an error of standard deviation
+    /// 20 / sqrt(e) points drawn per function and epoch count, so short trainings rank
+    /// functions only roughly; simulated seconds are `sim_seconds` per epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<u32>,
 }
 
 impl EvaluatorSettings for MockConfig {
@@ -56,6 +62,9 @@ impl EvaluatorSettings for MockConfig {
                 "noise",
                 format!("must be >= 0, got {}", self.noise),
             ));
+        }
+        if self.epochs == Some(0) {
+            return Err(SettingsError::invalid("epochs", "must be at least 1"));
         }
         if !(0.0..=1.0).contains(&self.fail_fraction) {
             return Err(SettingsError::invalid(
@@ -77,17 +86,19 @@ impl Mock {
     /// A mock with these settings.
     pub fn new(config: MockConfig) -> Self {
         // Sleeping changes no result: left out, so a cache filled fast serves a slow run.
-        let description = serde_json::json!({
+        let mut description = serde_json::json!({
             "kind": "mock",
             "seed": config.seed,
             "sim_seconds": config.sim_seconds,
             "noise": config.noise,
             "fail_fraction": config.fail_fraction,
         });
-        Mock {
-            config,
-            protocol: Protocol::new(description),
+        let mut protocol = Protocol::new(description.clone());
+        if let Some(epochs) = config.epochs {
+            description["epochs"] = epochs.into();
+            protocol = Protocol::new(description).at(crate::fidelity::Fidelity::Epochs { epochs });
         }
+        Mock { config, protocol }
     }
 
     fn rng(&self, hash: &str, repeat: Option<u32>) -> rand_chacha::ChaCha8Rng {
@@ -130,6 +141,20 @@ impl Evaluator for Mock {
         } else {
             0.0
         };
+        let (score, simulated_seconds) = match self.config.epochs {
+            Some(e) => {
+                let e = f64::from(e);
+                let mut r = self.rng(&format!("{hash}/epochs {e}"), None);
+                let u1: f64 = r.random::<f64>().max(f64::MIN_POSITIVE);
+                let u2: f64 = r.random();
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                (
+                    score * e / (e + 3.0) + 20.0 / e.sqrt() * z,
+                    self.config.sim_seconds * e,
+                )
+            }
+            None => (score, self.config.sim_seconds),
+        };
         let mut metrics = BTreeMap::new();
         metrics.insert("valid_accuracy".to_string(), score);
         metrics.insert("test_accuracy".to_string(), 0.9 * score);
@@ -137,7 +162,7 @@ impl Evaluator for Mock {
             fitness: score + noise,
             metrics,
             curves: BTreeMap::new(),
-            simulated_seconds: self.config.sim_seconds,
+            simulated_seconds,
             wall_seconds: start.elapsed().as_secs_f64(),
         }
     }

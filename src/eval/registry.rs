@@ -235,6 +235,24 @@ impl EvaluatorSpec {
         spec
     }
 
+    /// This spec training for `epochs` epochs instead (a rung of successive halving or
+    /// Hyperband): `train`'s `epochs`, or the `mock`'s learning-curve `epochs`. Other kinds have
+    /// no epochs to vary.
+    pub fn at_epochs(&self, epochs: u32) -> Result<EvaluatorSpec, SettingsError> {
+        if self.kind != "train" && self.kind != "mock" {
+            return Err(SettingsError::invalid(
+                "kind",
+                format!(
+                    "{:?} has no epochs to vary; successive halving and Hyperband need kind = \"train\" (or \"mock\")",
+                    self.kind
+                ),
+            ));
+        }
+        let mut spec = self.clone();
+        spec.settings.insert("epochs".to_string(), epochs.into());
+        Ok(spec)
+    }
+
     /// The settings as the type `C`, when `kind` is `expected` (e.g. a command that only
     /// works with training protocols).
     pub fn decode<C: DeserializeOwned>(&self, expected: &str) -> Result<C, SettingsError> {

@@ -7,7 +7,7 @@
 //! stopped, and with a deterministic evaluator ends bit for bit where the uninterrupted run would
 //! have: round `r` draws from ChaCha8 stream `r` of the campaign seed, whatever happened before.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
@@ -18,9 +18,10 @@ use rayon::prelude::*;
 mod asynchronous;
 
 use super::budget::{self, Spent};
-use super::commit::{commit_round, notation, Round, Searcher};
-use super::config::{CampaignConfig, ConfigError, Mode};
-use super::strategy::{self, Strategy};
+use super::commit::{commit_round, notation, Answered, Round, ScreenStep, Searcher};
+use super::config::{CampaignConfig, ConfigError, Mode, StrategyConfig};
+use super::stages::{slot_key, Stages};
+use super::strategy::{self, Member, Strategy};
 use crate::eval::job::{Evaluation, Job, JobError, JobParts, Runner, SpaceSource, JOB_SCHEMA};
 use crate::eval::registry::{Registry, SpecError};
 use crate::eval::{unix_now, EvalRecord, FailureKind, Fingerprint, Outcome};
@@ -159,14 +160,24 @@ pub enum End {
     Interrupted,
 }
 
+/// One evaluator of a campaign: its `[evaluator]` (stage 0), a screen, a warm-up or a rung.
+struct Stage {
+    runner: Runner,
+    protocol: Fingerprint,
+    /// Fixed simulated seconds per scored candidate ([`crate::search::stages::StageSpec`]).
+    seconds: Option<f64>,
+}
+
 /// A campaign ready to run (new or resumed).
 pub struct Campaign<'a> {
     store: &'a Store,
     config: CampaignConfig,
     space: AnySpace,
     space_source: SpaceSource,
-    runner: Runner,
-    protocol: Fingerprint,
+    /// Its evaluators; 0 is the one whose results the search keeps.
+    stages: Vec<Stage>,
+    /// Which stages each round runs.
+    plan: Stages,
     header: CampaignHeader,
     strategy: Box<dyn Strategy>,
     memo: HashMap<AnyGenotype, FunctionalHash>,
@@ -205,7 +216,6 @@ impl<'a> Campaign<'a> {
         registry: &Registry,
     ) -> Result<Campaign<'a>, SearchError> {
         let space_source = SpaceSource::of(&config.space)?;
-        let space = space_source.load()?;
         let existing = store.campaign(&config.name)?;
         if let Some(h) = &existing {
             if h.effective_config != config_json(&config) {
@@ -214,9 +224,25 @@ impl<'a> Campaign<'a> {
                 });
             }
         }
-        let runner = Runner::new(&with_devices(&config)?, registry).map_err(SearchError::Job)?;
-        let evaluator = runner.evaluator();
-        let protocol = evaluator.protocol().fingerprint();
+        let plan = Stages::of(&config)?;
+        check_devices(&config)?;
+        let stages = plan
+            .specs
+            .iter()
+            .map(|s| {
+                // Devices go to every training stage (where an evaluation runs is not part of
+                // its protocol).
+                let spec = s.evaluator.with_devices(&config.parallel.devices);
+                let runner = Runner::new(&spec, registry).map_err(SearchError::Job)?;
+                Ok(Stage {
+                    protocol: runner.evaluator().protocol().fingerprint(),
+                    runner,
+                    seconds: s.seconds,
+                })
+            })
+            .collect::<Result<Vec<_>, SearchError>>()?;
+        let evaluator = stages[0].runner.evaluator();
+        let protocol = stages[0].protocol;
         let devices = config.parallel.devices.len();
         let threads = config.parallel.threads.unwrap_or_else(|| {
             if devices > 0 {
@@ -240,7 +266,6 @@ impl<'a> Campaign<'a> {
                 CampaignHeader::new(&config.name, config_toml, config_json(&config), unix_now())
             }
         };
-        let strategy = strategy::build(&config.strategy, &space, Some(&header.strategy))?;
         let elapsed_before = header.elapsed_seconds;
         let mut header = header;
         // Events of an in-flight round are journaled before the header is rewritten.
@@ -252,7 +277,8 @@ impl<'a> Campaign<'a> {
                 match e {
                     Event::Evaluated { hash, .. }
                     | Event::CacheHit { hash, .. }
-                    | Event::Failed { hash, .. } => {
+                    | Event::Failed { hash, .. }
+                    | Event::Screened { hash, .. } => {
                         seen.insert(hash);
                     }
                     _ => {}
@@ -260,7 +286,20 @@ impl<'a> Campaign<'a> {
             }
         }
         // The space jobs decode in: knobs and the evaluator's input shape applied.
-        let space = AnySpace::clone(&*runner.space(&space_source, &config.knobs)?);
+        let space = AnySpace::clone(&*stages[0].runner.space(&space_source, &config.knobs)?);
+        if !resumed {
+            if let StrategyConfig::RegularizedEvolution(e) = &config.strategy {
+                if e.warm_start {
+                    let seeds = warm_start(store, &space, protocol, hash_version, e.population)?;
+                    tracing::info!(
+                        "warm start: {} of the population from the cache",
+                        seeds.len()
+                    );
+                    header.strategy = strategy::evolution::RegularizedEvolution::seeded(seeds);
+                }
+            }
+        }
+        let strategy = strategy::build(&config.strategy, &space, Some(&header.strategy))?;
         header.hash_version = Some(hash_version);
         header.protocol = Some(StoredProtocol {
             description: evaluator.protocol().description.clone(),
@@ -274,8 +313,8 @@ impl<'a> Campaign<'a> {
             space,
             config,
             space_source,
-            runner,
-            protocol,
+            stages,
+            plan,
             header,
             strategy,
             memo: HashMap::new(),
@@ -357,6 +396,7 @@ impl<'a> Campaign<'a> {
         rng
     }
 
+    /// The forgetful policy's coin for slot key `slot` of round `round`.
     fn coin(&self, round: u64, slot: u32) -> f64 {
         let mut h = blake3::Hasher::new();
         h.update(b"forgetful");
@@ -383,7 +423,7 @@ impl<'a> Campaign<'a> {
 
     fn propose_round(&mut self) -> Result<Inflight, SearchError> {
         let round = self.header.round;
-        let candidates = self.propose(round, self.config.parallel.round_size)?;
+        let candidates = self.propose(round, self.plan.plan(round).pool)?;
         Ok(Inflight { round, candidates })
     }
 
@@ -513,37 +553,113 @@ impl<'a> Campaign<'a> {
         Ok(round)
     }
 
-    /// Answers every slot of the round from stored slot results, the cache or the evaluator.
-    /// Returns None if a stop was requested before all evaluations ran.
+    /// Answers the round: every candidate through the round's screens (each keeping its best),
+    /// the survivors by the campaign's evaluator, each from stored slot results, the cache or
+    /// an evaluation. Returns None if a stop was requested before all evaluations ran.
     fn answer(
         &mut self,
         inflight: &Inflight,
         stop: &AtomicBool,
-    ) -> Result<Option<Vec<SlotResult>>, SearchError> {
-        let name = self.header.name.clone();
-        let mut done = self.store.slots(&name)?;
-        let policy = self.config.cache.policy;
+    ) -> Result<Option<Vec<Answered>>, SearchError> {
+        let plan = self.plan.plan(inflight.round);
         let n = inflight.candidates.len();
-        let hashes: Vec<FunctionalHash> = inflight.candidates.iter().map(|c| c.hash).collect();
+        let mut answered = vec![Answered::default(); n];
+        let mut alive: Vec<usize> = (0..n).collect();
+        let mut done = self.store.slots(&self.header.name)?;
+        for step in &plan.screens {
+            let Some(results) = self.answer_stage(step.stage, inflight, &alive, &mut done, stop)?
+            else {
+                return Ok(None);
+            };
+            let kept = promote(&alive, &results, step.keep.of(alive.len()));
+            let fidelity = &self.stages[step.stage]
+                .runner
+                .evaluator()
+                .protocol()
+                .fidelity;
+            for (&i, result) in alive.iter().zip(results) {
+                answered[i].screens.push(ScreenStep {
+                    stage: step.stage as u32,
+                    fidelity: fidelity.clone(),
+                    seconds: self.charge(step.stage, &result),
+                    result,
+                    kept: kept.binary_search(&i).is_ok(),
+                });
+            }
+            alive = kept;
+        }
+        let Some(results) = self.answer_stage(0, inflight, &alive, &mut done, stop)? else {
+            return Ok(None);
+        };
+        for (&i, result) in alive.iter().zip(results) {
+            answered[i].last = Some(result);
+        }
+        Ok(Some(answered))
+    }
+
+    /// What a screening result costs on the simulated clock: the stage's fixed `seconds`, else
+    /// an evaluation's simulated seconds, or its wall seconds if it simulates none (a proxy or
+    /// a training really took that long); a hit costs nothing.
+    fn charge(&self, stage: usize, result: &SlotResult) -> f64 {
+        if let Some(s) = self.stages[stage].seconds {
+            return s;
+        }
+        match (&result.source, &result.outcome) {
+            (
+                Source::Evaluated,
+                Outcome::Done {
+                    simulated_seconds,
+                    wall_seconds,
+                    ..
+                },
+            ) => {
+                if *simulated_seconds > 0.0 {
+                    *simulated_seconds
+                } else {
+                    *wall_seconds
+                }
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// Answers slots `slots` of the round at stage `stage` (in that order): from `done` (the
+    /// slot results stored so far, which this extends), the cache or the stage's evaluator.
+    /// None if a stop was requested before all evaluations ran.
+    fn answer_stage(
+        &mut self,
+        stage: usize,
+        inflight: &Inflight,
+        slots: &[usize],
+        done: &mut BTreeMap<u32, SlotResult>,
+        stop: &AtomicBool,
+    ) -> Result<Option<Vec<SlotResult>>, SearchError> {
+        let policy = self.config.cache.policy;
+        let key = |i: usize| slot_key(stage, i);
         // Within a round, equal functions are evaluated once (unless the cache is off): the
         // first slot leads, later ones are answered as hits from its result.
-        let mut leader: Vec<usize> = (0..n).collect();
+        let mut leader: HashMap<usize, usize> = slots.iter().map(|&i| (i, i)).collect();
         if policy.uses_cache() {
             let mut first: HashMap<FunctionalHash, usize> = HashMap::new();
-            for (i, h) in hashes.iter().enumerate() {
-                leader[i] = *first.entry(*h).or_insert(i);
+            for &i in slots {
+                leader.insert(i, *first.entry(inflight.candidates[i].hash).or_insert(i));
             }
         }
-        let todo: Vec<usize> = (0..n)
-            .filter(|&i| leader[i] == i && !done.contains_key(&(i as u32)))
+        let todo: Vec<usize> = slots
+            .iter()
+            .copied()
+            .filter(|&i| leader[&i] == i && !done.contains_key(&key(i)))
             .collect();
         let round = inflight.round;
-        let coins: Vec<f64> = (0..n).map(|i| self.coin(round, i as u32)).collect();
+        let coins: HashMap<usize, f64> = slots
+            .iter()
+            .map(|&i| (i, self.coin(round, key(i))))
+            .collect();
         if let Some(mut remote) = self.remote.take() {
-            let answered = self.answer_remote(&mut remote, inflight, &todo, &coins, stop);
+            let answered = self.answer_remote(&mut remote, stage, inflight, &todo, &coins, stop);
             self.remote = Some(remote);
             match answered? {
-                Some(results) => done.extend(results.into_iter().map(|(i, r)| (i as u32, r))),
+                Some(results) => done.extend(results.into_iter().map(|(i, r)| (key(i), r))),
                 None => return Ok(None),
             }
         } else {
@@ -555,7 +671,7 @@ impl<'a> Campaign<'a> {
                             if stop.load(Ordering::SeqCst) {
                                 return Ok(None);
                             }
-                            this.answer_slot(i, &inflight.candidates[i], policy, coins[i])
+                            this.answer_slot(stage, i, &inflight.candidates[i], policy, coins[&i])
                                 .map(|r| Some((i, r)))
                         })
                         .collect()
@@ -564,7 +680,7 @@ impl<'a> Campaign<'a> {
             for r in fresh {
                 match r? {
                     Some((i, result)) => {
-                        done.insert(i as u32, result);
+                        done.insert(key(i), result);
                     }
                     None => interrupted = true,
                 }
@@ -573,13 +689,14 @@ impl<'a> Campaign<'a> {
                 return Ok(None);
             }
         }
-        let mut out = Vec::with_capacity(n);
-        for (i, &lead) in leader.iter().enumerate() {
-            let result = match done.get(&(i as u32)) {
+        let mut out = Vec::with_capacity(slots.len());
+        for &i in slots {
+            let lead = leader[&i];
+            let result = match done.get(&key(i)) {
                 Some(r) if lead == i => r.clone(),
                 _ => {
                     let first = done
-                        .get(&(lead as u32))
+                        .get(&key(lead))
                         .expect("leaders are answered before followers");
                     SlotResult {
                         source: Source::Cache,
@@ -595,13 +712,19 @@ impl<'a> Campaign<'a> {
     /// The owned job that evaluates `candidate` for the `repeat`-th time under this campaign's
     /// protocol (what this process runs itself, and what another process could run).
     pub fn job(&self, candidate: &Candidate, repeat: u32) -> Job {
+        self.stage_job(0, candidate, repeat)
+    }
+
+    /// [`Campaign::job`] at stage `stage` (a screen's, a warm-up's or a rung's evaluator).
+    fn stage_job(&self, stage: usize, candidate: &Candidate, repeat: u32) -> Job {
+        let s = &self.stages[stage];
         Job {
             schema: JOB_SCHEMA,
             space: self.space_source.clone(),
             knobs: self.config.knobs,
             genotype: candidate.genotype.clone(),
-            evaluator: self.config.evaluator.clone(),
-            protocol: self.protocol,
+            evaluator: s.runner.spec().clone(),
+            protocol: s.protocol,
             hash: candidate.hash,
             repeat,
         }
@@ -611,11 +734,12 @@ impl<'a> Campaign<'a> {
     /// record an aggregating policy adds to).
     fn lookup(
         &self,
+        stage: usize,
         hash: FunctionalHash,
         policy: CachePolicy,
         coin: f64,
     ) -> Result<Result<SlotResult, Option<EvalRecord>>, SearchError> {
-        let key = CacheKey::new(hash, self.protocol);
+        let key = CacheKey::new(hash, self.stages[stage].protocol);
         let existing = if policy.uses_cache() {
             self.store.cache_get(&key)?
         } else {
@@ -632,23 +756,24 @@ impl<'a> Campaign<'a> {
 
     fn answer_slot(
         &self,
+        stage: usize,
         slot: usize,
         candidate: &Candidate,
         policy: CachePolicy,
         coin: f64,
     ) -> Result<SlotResult, SearchError> {
-        let base = match self.lookup(candidate.hash, policy, coin)? {
+        let base = match self.lookup(stage, candidate.hash, policy, coin)? {
             Ok(hit) => return Ok(hit),
             Err(base) => base,
         };
-        let evaluation = self.runner.evaluate(JobParts {
+        let evaluation = self.stages[stage].runner.evaluate(JobParts {
             space: &self.space_source,
             knobs: &self.config.knobs,
             genotype: &candidate.genotype,
             hash: candidate.hash,
             repeat: base.as_ref().map_or(0, |r| r.evaluations),
         })?;
-        self.record(slot, candidate.hash, policy, base, evaluation)
+        self.record(stage, slot, candidate.hash, policy, base, evaluation)
     }
 
     /// What an evaluation means for its slot and its cache record (on top of `base`, the record
@@ -703,6 +828,7 @@ impl<'a> Campaign<'a> {
     /// cache record, in one commit.
     fn record(
         &self,
+        stage: usize,
         slot: usize,
         hash: FunctionalHash,
         policy: CachePolicy,
@@ -710,14 +836,16 @@ impl<'a> Campaign<'a> {
         evaluation: Evaluation,
     ) -> Result<SlotResult, SearchError> {
         let (result, record) = self.evaluated(base, evaluation);
-        self.store_slot(slot, hash, policy, &result, Some(&record), false)?;
+        self.store_slot(stage, slot, hash, policy, &result, Some(&record), false)?;
         Ok(result)
     }
 
-    /// Writes slot `slot`'s result and, unless the cache is off or there is none, its cache
-    /// record, in one commit.
+    /// Writes slot `slot`'s result at stage `stage` and, unless the cache is off or there is
+    /// none, its cache record, in one commit.
+    #[allow(clippy::too_many_arguments)]
     fn store_slot(
         &self,
+        stage: usize,
         slot: usize,
         hash: FunctionalHash,
         policy: CachePolicy,
@@ -726,9 +854,9 @@ impl<'a> Campaign<'a> {
         always_flush: bool,
     ) -> Result<(), SearchError> {
         let mut c = Commit::new();
-        c.put_slot(&self.header.name, slot as u32, result);
+        c.put_slot(&self.header.name, slot_key(stage, slot), result);
         if let (true, Some(record)) = (policy.uses_cache(), record) {
-            c.put_record(&CacheKey::new(hash, self.protocol), record);
+            c.put_record(&CacheKey::new(hash, self.stages[stage].protocol), record);
         }
         // An evaluation that took real time is on disk before anything else happens; an
         // instant one (a table lookup) rides with the round's flushed commit.
@@ -790,9 +918,10 @@ impl<'a> Campaign<'a> {
     fn answer_remote(
         &self,
         remote: &mut Remote,
+        stage: usize,
         inflight: &Inflight,
         todo: &[usize],
-        coins: &[f64],
+        coins: &HashMap<usize, f64>,
         stop: &AtomicBool,
     ) -> Result<Option<Vec<(usize, SlotResult)>>, SearchError> {
         let policy = self.config.cache.policy;
@@ -801,11 +930,12 @@ impl<'a> Campaign<'a> {
         let mut jobs = Vec::new();
         for &i in todo {
             let candidate = &inflight.candidates[i];
-            match self.lookup(candidate.hash, policy, coins[i])? {
+            match self.lookup(stage, candidate.hash, policy, coins[&i])? {
                 Ok(hit) => out.push((i, hit)),
                 Err(base) => {
-                    let job = self.job(candidate, base.as_ref().map_or(0, |r| r.evaluations));
-                    let id = remote.job_id(inflight.round, i as u32, &job);
+                    let repeat = base.as_ref().map_or(0, |r| r.evaluations);
+                    let job = self.stage_job(stage, candidate, repeat);
+                    let id = remote.job_id(inflight.round, slot_key(stage, i), &job);
                     jobs.push((id, job));
                     waiting.insert(id, (i, base));
                 }
@@ -831,7 +961,7 @@ impl<'a> Campaign<'a> {
                 let hash = inflight.candidates[slot].hash;
                 let (result, record) = self.received(base, &r);
                 // Flushed whatever its cost: the answer leaves Redis right after.
-                self.store_slot(slot, hash, policy, &result, record.as_ref(), true)?;
+                self.store_slot(stage, slot, hash, policy, &result, record.as_ref(), true)?;
                 out.push((slot, result));
                 retry(stop, || remote.done(&r))?;
             }
@@ -844,13 +974,13 @@ impl<'a> Campaign<'a> {
     fn apply(
         &mut self,
         inflight: &Inflight,
-        results: &[SlotResult],
+        results: &[Answered],
     ) -> Result<super::commit::Committed, SearchError> {
         let round = Round {
             space: &self.space,
             budget: &self.config.budget,
             elapsed: self.elapsed(),
-            fidelity: &self.runner.evaluator().protocol().fidelity,
+            fidelity: &self.stages[0].runner.evaluator().protocol().fidelity,
         };
         let searcher = Searcher {
             strategy: &mut *self.strategy,
@@ -870,13 +1000,23 @@ impl<'a> Campaign<'a> {
     fn commit_round(
         &mut self,
         inflight: &Inflight,
-        results: Vec<SlotResult>,
+        results: Vec<Answered>,
     ) -> Result<Option<End>, SearchError> {
         let committed = self.apply(inflight, &results)?;
         self.header.updated_unix = unix_now();
         let mut c = Commit::new();
         c.append(&mut self.header.next_seq, &committed.events);
-        c.clear_inflight(&self.header.name, inflight.candidates.len() as u32);
+        let plan = self.plan.plan(inflight.round);
+        let stages: Vec<usize> = std::iter::once(0)
+            .chain(plan.screens.iter().map(|s| s.stage))
+            .collect();
+        let n = inflight.candidates.len();
+        c.clear_inflight(
+            &self.header.name,
+            stages
+                .iter()
+                .flat_map(|&stage| (0..n).map(move |i| slot_key(stage, i))),
+        );
         c.put_header(&self.header);
         self.store.commit(&self.header.name, &c)?;
         Ok(committed.end.map(End::Finished))
@@ -1012,11 +1152,9 @@ fn stored_config(
     Ok((header, config))
 }
 
-/// The campaign's evaluator with `[parallel] devices` given to it (a training evaluator's
-/// `devices`, which are not part of its protocol).
-fn with_devices(
-    config: &CampaignConfig,
-) -> Result<crate::eval::registry::EvaluatorSpec, SearchError> {
+/// Refuses `[parallel] devices` for a campaign whose evaluator does not train (they are given
+/// to its training stages as `devices`, which are not part of a protocol).
+fn check_devices(config: &CampaignConfig) -> Result<(), SearchError> {
     let spec = &config.evaluator;
     if !config.parallel.devices.is_empty() && !spec.takes_devices() {
         return Err(SearchError::Config(ConfigError::Invalid {
@@ -1027,5 +1165,68 @@ fn with_devices(
             ),
         }));
     }
-    Ok(spec.with_devices(&config.parallel.devices))
+    Ok(())
+}
+
+/// The slots of `slots` (ascending) whose results are the `keep` best, in slot order: failures
+/// never go on; equal scores go to the earlier proposal.
+fn promote(slots: &[usize], results: &[SlotResult], keep: usize) -> Vec<usize> {
+    let mut scored: Vec<(usize, f64)> = slots
+        .iter()
+        .zip(results)
+        .filter_map(|(&i, r)| r.outcome.fitness().map(|f| (i, f)))
+        .collect();
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut kept: Vec<usize> = scored.into_iter().take(keep).map(|(i, _)| i).collect();
+    kept.sort_unstable();
+    kept
+}
+
+/// The best `population` functions the cache holds under `protocol` for `space` (decoded with
+/// the same knobs and input, hashed with `hash_version`), fittest first, ties by key: a new
+/// campaign's warm start.
+fn warm_start(
+    store: &Store,
+    space: &AnySpace,
+    protocol: Fingerprint,
+    hash_version: u32,
+    population: usize,
+) -> Result<Vec<Member>, SearchError> {
+    let mut found = Vec::new();
+    for entry in store.cache_entries()? {
+        let r = &entry.record;
+        if entry.key.protocol != protocol
+            || entry.key.hash.version() != hash_version
+            || r.space != space.name()
+        {
+            continue;
+        }
+        let (Some(fitness), None) = (r.fitness, &r.failure) else {
+            continue;
+        };
+        // A record of another width or input decodes to another network: not this function.
+        let Ok(genotype) = space.parse(&r.genotype) else {
+            continue;
+        };
+        let Ok(network) = space.decode(&genotype) else {
+            continue;
+        };
+        if FunctionalHash::of_version(&network, hash_version).ok() != Some(entry.key.hash) {
+            continue;
+        }
+        found.push((fitness, entry.key, space.to_value(&genotype)?));
+    }
+    found.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.to_bytes().cmp(&b.1.to_bytes()))
+    });
+    Ok(found
+        .into_iter()
+        .take(population)
+        .map(|(fitness, key, genotype)| Member {
+            genotype,
+            hash: key.hash,
+            fitness,
+        })
+        .collect())
 }

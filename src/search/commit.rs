@@ -35,6 +35,40 @@ pub struct Round<'a> {
     pub fidelity: &'a Fidelity,
 }
 
+/// One screening stage's verdict on a candidate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ScreenStep {
+    /// The stage.
+    pub stage: u32,
+    /// Its fidelity.
+    pub fidelity: Fidelity,
+    /// Its result.
+    pub result: SlotResult,
+    /// Simulated seconds charged for it.
+    pub seconds: f64,
+    /// Whether the candidate went on.
+    pub kept: bool,
+}
+
+/// How a candidate of a round was answered: the screens it passed through, in order, and the
+/// campaign evaluator's result if it got that far.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Answered {
+    /// Screening stages, in order.
+    pub screens: Vec<ScreenStep>,
+    /// The campaign evaluator's result (None: a screen stopped it).
+    pub last: Option<SlotResult>,
+}
+
+impl From<SlotResult> for Answered {
+    fn from(result: SlotResult) -> Self {
+        Answered {
+            screens: Vec::new(),
+            last: Some(result),
+        }
+    }
+}
+
 /// What committing a round produced.
 #[derive(Debug, PartialEq)]
 pub struct Committed {
@@ -45,13 +79,16 @@ pub struct Committed {
 }
 
 /// Applies `results` (one per candidate of `inflight`) to `header` and `searcher`. A budget
-/// reached part-way stops the round there: later candidates are not committed.
+/// reached part-way stops the round there: later candidates are not committed. Screening
+/// results are journalled (with their promotion decisions), charged and chained into the
+/// history digest; a candidate a screen stopped is seen but never joins the strategy's
+/// population.
 pub fn commit_round(
     header: &mut CampaignHeader,
     searcher: Searcher<'_>,
     round: &Round<'_>,
     inflight: &Inflight,
-    results: &[SlotResult],
+    results: &[Answered],
 ) -> Result<Committed, SpaceError> {
     let reached = |h: &CampaignHeader| {
         budget::reached(
@@ -65,15 +102,53 @@ pub fn commit_round(
     };
     let mut events = Vec::new();
     let mut end = None;
-    for (cand, result) in inflight.candidates.iter().zip(results) {
+    for (cand, answered) in inflight.candidates.iter().zip(results) {
         if let Some(reason) = reached(header) {
             end = Some(reason);
             break;
         }
         let genotype = round.space.parse_value(&cand.genotype)?;
         let proposal = header.counters.proposals;
+        header.counters.proposals += 1;
+        let hash = cand.hash;
+        for step in &answered.screens {
+            if step.result.source == Source::Evaluated {
+                header.counters.screen_evaluations += 1;
+            }
+            header.simulated_seconds += step.seconds;
+            let fitness = step.result.outcome.fitness();
+            events.push(Event::Screened {
+                proposal,
+                hash,
+                stage: step.stage,
+                fidelity: step.fidelity.clone(),
+                fitness,
+                seconds: step.seconds,
+                source: step.result.source,
+                kept: step.kept,
+            });
+            header.history_digest = chain(&header.history_digest, &hash, fitness);
+        }
+        let Some(result) = &answered.last else {
+            let c = &mut header.counters;
+            c.screened += 1;
+            if answered
+                .screens
+                .iter()
+                .all(|s| s.result.source == Source::Cache)
+            {
+                c.consecutive_hits += 1;
+            } else {
+                c.consecutive_hits = 0;
+            }
+            searcher.seen.insert(hash);
+            // Never a member: what it scored is another fidelity's figure.
+            searcher
+                .strategy
+                .observe(&genotype, &cand.genotype, hash, None);
+            continue;
+        };
         let c = &mut header.counters;
-        c.proposals += 1;
         match result.source {
             Source::Evaluated => {
                 c.consecutive_hits = 0;
@@ -84,7 +159,6 @@ pub fn commit_round(
                 c.cache_hits += 1;
             }
         }
-        let hash = cand.hash;
         match &result.outcome {
             Outcome::Done {
                 fitness,

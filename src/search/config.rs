@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::eval::registry::EvaluatorSpec;
 use crate::eval::registry::Registry;
+pub use crate::search::stages::{HalvingConfig, Keep, ScreenConfig, WarmupConfig};
 use crate::space::Knobs;
 use crate::store::cache::CachePolicy;
 
@@ -49,6 +50,18 @@ pub struct EvolutionConfig {
     /// sample instead (0: off).
     #[serde(default)]
     pub dedup_patience: u32,
+    /// Zero-cost warm-up (Abdelfattah et al. 2021): the first round scores `pool` random
+    /// architectures with a cheap evaluator and the best `population` start the population.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warmup: Option<WarmupConfig>,
+    /// Start the population from the best `population` functions the cache already holds under
+    /// this campaign's protocol and space (what earlier campaigns learned), topped up at random.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub warm_start: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// `[strategy]`.
@@ -61,6 +74,14 @@ pub enum StrategyConfig {
     /// Uniform random sampling.
     #[serde(rename = "random")]
     Random,
+    /// Successive halving (Jamieson & Talwalkar 2016): each round trains random architectures
+    /// for `min_epochs` and promotes the best 1/eta, eta times longer, up to `max_epochs`.
+    #[serde(rename = "successive-halving")]
+    SuccessiveHalving(HalvingConfig),
+    /// Hyperband (Li et al. 2018): successive halving over brackets that trade how many
+    /// architectures against how long each first trains; round r runs bracket r mod (s_max+1).
+    #[serde(rename = "hyperband")]
+    Hyperband(HalvingConfig),
 }
 
 fn ten_thousand() -> u64 {
@@ -214,6 +235,10 @@ pub struct CampaignConfig {
     pub budget: BudgetConfig,
     /// How candidates are scored.
     pub evaluator: EvaluatorSpec,
+    /// Screening stages before `[evaluator]` (`[[screen]]`, in order): each scores the round's
+    /// remaining candidates and keeps the best.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub screen: Vec<ScreenConfig>,
     /// Cache policy.
     #[serde(default)]
     pub cache: CacheConfig,
@@ -284,6 +309,25 @@ impl CampaignConfig {
                 origin: origin.to_string(),
                 message: format!("[evaluator] {e}"),
             })?;
+        for (i, s) in config.screen.iter_mut().enumerate() {
+            s.evaluator
+                .normalize(registry, base)
+                .map_err(|e| ConfigError::Invalid {
+                    origin: origin.to_string(),
+                    message: format!("[[screen]] {}: evaluator {e}", i + 1),
+                })?;
+        }
+        if let StrategyConfig::RegularizedEvolution(EvolutionConfig {
+            warmup: Some(w), ..
+        }) = &mut config.strategy
+        {
+            w.evaluator
+                .normalize(registry, base)
+                .map_err(|e| ConfigError::Invalid {
+                    origin: origin.to_string(),
+                    message: format!("[strategy.warmup] evaluator {e}"),
+                })?;
+        }
         config.check(origin)?;
         Ok(config)
     }
@@ -329,6 +373,37 @@ impl CampaignConfig {
                     e.sample, e.population
                 ));
             }
+        }
+        if let StrategyConfig::SuccessiveHalving(h) | StrategyConfig::Hyperband(h) = &self.strategy
+        {
+            if h.eta < 2 {
+                return bad(format!("[strategy] eta must be at least 2, got {}", h.eta));
+            }
+            if h.min_epochs < 1 || h.max_epochs < h.min_epochs {
+                return bad(format!(
+                    "[strategy] needs 1 <= min_epochs <= max_epochs, got {} and {}",
+                    h.min_epochs, h.max_epochs
+                ));
+            }
+            if h.candidates == Some(0) {
+                return bad("[strategy] candidates must be at least 1".into());
+            }
+            if h.candidates.is_some() && matches!(self.strategy, StrategyConfig::Hyperband(_)) {
+                return bad("[strategy] candidates is for successive halving; Hyperband sizes each bracket itself".into());
+            }
+        }
+        let staged = !self.screen.is_empty()
+            || matches!(
+                &self.strategy,
+                StrategyConfig::SuccessiveHalving(_)
+                    | StrategyConfig::Hyperband(_)
+                    | StrategyConfig::RegularizedEvolution(EvolutionConfig {
+                        warmup: Some(_),
+                        ..
+                    })
+            );
+        if staged && self.parallel.mode == Mode::Async {
+            return bad("[parallel] mode = \"async\" evaluates one proposal at a time; screens, warm-up, successive halving and Hyperband need rounds (mode = \"rounds\")".into());
         }
         let b = &self.budget;
         if b.evaluations.is_none()
@@ -390,7 +465,8 @@ impl CampaignConfig {
         if self.parallel.threads == Some(0) {
             return bad("[parallel] threads must be at least 1".into());
         }
-        Ok(())
+        // The stages' own checks (keep, seconds, epochs fidelities).
+        crate::search::stages::Stages::of(self).map(|_| ())
     }
 }
 

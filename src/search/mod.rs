@@ -8,6 +8,7 @@ pub mod config;
 pub mod import;
 pub mod rehash;
 pub mod results;
+pub mod stages;
 pub mod status;
 pub mod strategy;
 

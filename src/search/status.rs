@@ -38,6 +38,8 @@ pub fn status_json(h: &CampaignHeader, live: bool) -> Value {
         "proposals": c.proposals,
         "evaluations": c.evaluations,
         "cache_hits": c.cache_hits,
+        "screened": c.screened,
+        "screen_evaluations": c.screen_evaluations,
         "hit_rate": hit_rate,
         "failures": c.failures,
         "rounds": c.rounds,

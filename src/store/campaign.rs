@@ -182,6 +182,17 @@ pub struct Counters {
     /// Proposals in a row answered by the cache (reset by any real evaluation).
     #[serde(default)]
     pub consecutive_hits: u64,
+    /// Candidates a screen, a warm-up or a halving rung stopped before the campaign's
+    /// evaluator (they count as proposals, not as evaluations).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub screened: u64,
+    /// Real evaluations by screens, warm-ups and lower rungs (cache hits excluded).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub screen_evaluations: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The best candidate so far.
@@ -399,6 +410,27 @@ pub enum Event {
         #[serde(rename = "cached", with = "cached_flag")]
         source: Source,
     },
+    /// A candidate was scored by a screening stage (a `[[screen]]`, a warm-up, a lower rung of
+    /// successive halving or Hyperband). Whether it went on is the stage's promotion decision.
+    Screened {
+        /// Proposal number.
+        proposal: u64,
+        /// Functional hash.
+        hash: FunctionalHash,
+        /// The stage (index into the campaign's stages; 0 is its `[evaluator]`).
+        stage: u32,
+        /// The stage's fidelity.
+        fidelity: Fidelity,
+        /// Its score (None: it failed).
+        fitness: Option<f64>,
+        /// Simulated seconds charged for it.
+        seconds: f64,
+        /// Whether it was evaluated or served by the cache.
+        #[serde(rename = "cached", with = "cached_flag")]
+        source: Source,
+        /// Promoted to the next stage.
+        kept: bool,
+    },
     /// A population member aged out (regularized evolution).
     AgedOut {
         /// Functional hash.
@@ -423,6 +455,7 @@ impl Event {
             | Event::Evaluated { hash, .. }
             | Event::CacheHit { hash, .. }
             | Event::Failed { hash, .. }
+            | Event::Screened { hash, .. }
             | Event::AgedOut { hash, .. } => Some(hash),
             Event::Session { .. } | Event::Interrupted | Event::Finished { .. } => None,
         }
@@ -477,10 +510,10 @@ impl Commit {
         self.put(TreeId::Campaigns, slot_key(name, slot), result);
     }
 
-    /// Clears the in-flight round and its slot results (`slots` of them).
-    pub fn clear_inflight(&mut self, name: &str, slots: u32) {
+    /// Clears the in-flight round and its slot results (those under keys `slots`).
+    pub fn clear_inflight(&mut self, name: &str, slots: impl IntoIterator<Item = u32>) {
         self.remove(TreeId::Campaigns, inflight_key(name));
-        for s in 0..slots {
+        for s in slots {
             self.remove(TreeId::Campaigns, slot_key(name, s));
         }
     }

@@ -98,7 +98,7 @@ impl<'a> Campaign<'a> {
                 if submitted.contains(index) {
                     continue;
                 }
-                match self.lookup(candidate.hash, policy, self.coin(*index, 0))? {
+                match self.lookup(0, candidate.hash, policy, self.coin(*index, 0))? {
                     Ok(hit) => answered.push(Answered {
                         index: *index,
                         result: hit,
@@ -223,13 +223,16 @@ impl<'a> Campaign<'a> {
             };
             let (index, candidate): (u64, Candidate) = pending.proposals.remove(pos);
             if let (true, Some(record)) = (policy.uses_cache(), &a.record) {
-                c.put_record(&CacheKey::new(candidate.hash, self.protocol), record);
+                c.put_record(
+                    &CacheKey::new(candidate.hash, self.stages[0].protocol),
+                    record,
+                );
             }
             let inflight = Inflight {
                 round: index,
                 candidates: vec![candidate],
             };
-            let committed = self.apply(&inflight, &[a.result])?;
+            let committed = self.apply(&inflight, &[a.result.into()])?;
             c.append(&mut self.header.next_seq, &committed.events);
             if committed.end.is_some() {
                 end = committed.end;

@@ -19,10 +19,14 @@ use crate::search::config::EvolutionConfig;
 use crate::space::{AnyGenotype, AnySpace, SpaceError};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Saved {
     population: VecDeque<Member>,
     initial_proposed: usize,
     known_streak: u32,
+    /// Warm start: members the initial population is proposed from before random samples.
+    #[serde(skip_serializing_if = "VecDeque::is_empty")]
+    seeds: VecDeque<Member>,
 }
 
 /// The strategy.
@@ -61,6 +65,16 @@ impl RegularizedEvolution {
         })
     }
 
+    /// The state of a new campaign whose initial population is proposed from `seeds` first
+    /// (warm start from the cache), then at random.
+    pub fn seeded(seeds: Vec<Member>) -> serde_json::Value {
+        let state = Saved {
+            seeds: seeds.into(),
+            ..Saved::default()
+        };
+        serde_json::to_value(&state).expect("strategy state serialises")
+    }
+
     fn tournament(&self, rng: &mut dyn rand::RngCore) -> usize {
         let n = self.state.population.len();
         let s = self.config.sample.min(n).max(1);
@@ -91,6 +105,13 @@ impl Strategy for RegularizedEvolution {
         if self.state.initial_proposed < self.config.population || self.state.population.is_empty()
         {
             self.state.initial_proposed += 1;
+            if let Some(seed) = self.state.seeds.pop_front() {
+                return Ok(Proposal {
+                    genotype: ctx.space.parse_value(&seed.genotype)?,
+                    hash: seed.hash,
+                    random: false,
+                });
+            }
             return random_proposal(ctx);
         }
         let parent_index = self.tournament(ctx.rng);
@@ -166,6 +187,8 @@ mod tests {
             replacement: false,
             mutate_until_new: 0,
             dedup_patience: 0,
+            warmup: None,
+            warm_start: false,
         };
         (
             RegularizedEvolution::new(config, &space, None).expect("new"),

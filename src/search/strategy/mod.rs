@@ -75,7 +75,11 @@ pub fn build(
             space,
             saved,
         )?),
-        StrategyConfig::Random => Box::new(random::RandomSearch),
+        // Halving strategies draw at random; their rounds' rungs do the selecting
+        // (`search::stages`).
+        StrategyConfig::Random
+        | StrategyConfig::SuccessiveHalving(_)
+        | StrategyConfig::Hyperband(_) => Box::new(random::RandomSearch),
     })
 }
 
