@@ -71,6 +71,7 @@ pub(crate) fn outcome(v: &serde_json::Value) -> serde_json::Value {
         "state": v["state"], "proposals": v["proposals"], "evaluations": v["evaluations"],
         "cache_hits": v["cache_hits"], "failures": v["failures"], "best": v["best"],
         "history_digest": v["history_digest"], "simulated_seconds": v["simulated_seconds"],
+        "screened": v["screened"], "screen_evaluations": v["screen_evaluations"],
     })
 }
 
@@ -140,14 +141,21 @@ fn sigkill_during_parallel_rounds_then_resume_ends_where_the_uninterrupted_run_d
 }
 
 fn kill_and_resume(table: &Eval, extra: &str, wanted: u32) {
-    let dir = tempdir();
     // Four times the usual budget: enough work that the kills land before the campaign ends
     // (the mock and table evaluators take microseconds; a 60,000 s campaign was seen to finish
     // after only 18 kills).
     let text = config(table, "kill", extra)
         .replace("simulated_seconds = 60000", "simulated_seconds = 240000");
     assert!(text.contains("240000"));
-    let cfg = write(&dir, "kill.toml", &text);
+    kill_and_resume_config(&text, wanted);
+}
+
+/// Campaign `kill` of config `text`, run once uninterrupted and once SIGKILLed `wanted` times at
+/// random moments (alternating `search` and `resume`), ends in the same state: counters, best,
+/// history digest, simulated seconds; and no evaluation ran twice.
+pub(crate) fn kill_and_resume_config(text: &str, wanted: u32) {
+    let dir = tempdir();
+    let cfg = write(&dir, "kill.toml", text);
     // The reference: one uninterrupted run.
     let reference_store = dir.path().join("reference");
     run_search(&cfg, &reference_store);

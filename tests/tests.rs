@@ -14,6 +14,7 @@ mod fuzz_corpus;
 mod hash;
 mod jobs;
 mod memory;
+mod multi_fidelity;
 mod properties;
 mod queue;
 mod rank;

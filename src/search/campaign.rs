@@ -241,6 +241,17 @@ impl<'a> Campaign<'a> {
                 })
             })
             .collect::<Result<Vec<_>, SearchError>>()?;
+        if config.budget.simulated_seconds.is_some() {
+            for (i, s) in plan.specs.iter().enumerate().skip(1) {
+                if s.seconds.is_none() && matches!(s.evaluator.kind.as_str(), "zero-cost" | "train")
+                {
+                    tracing::warn!(
+                        "stage {i} ({} evaluator) simulates no time: it is free on the simulated_seconds budget unless its `seconds` is set (e.g. to the seconds per evaluation `evonas rank` measures)",
+                        s.evaluator.kind
+                    );
+                }
+            }
+        }
         let evaluator = stages[0].runner.evaluator();
         let protocol = stages[0].protocol;
         let devices = config.parallel.devices.len();
@@ -597,9 +608,9 @@ impl<'a> Campaign<'a> {
         Ok(Some(answered))
     }
 
-    /// What a screening result costs on the simulated clock: the stage's fixed `seconds`, else
-    /// an evaluation's simulated seconds, or its wall seconds if it simulates none (a proxy or
-    /// a training really took that long); a hit costs nothing.
+    /// What a screening result costs on the simulated clock: the stage's fixed `seconds` for
+    /// every candidate it scores, else an evaluation's own simulated seconds (a hit costs
+    /// nothing). Never wall seconds: a simulated budget ends where it ends on every run.
     fn charge(&self, stage: usize, result: &SlotResult) -> f64 {
         if let Some(s) = self.stages[stage].seconds {
             return s;
@@ -608,17 +619,9 @@ impl<'a> Campaign<'a> {
             (
                 Source::Evaluated,
                 Outcome::Done {
-                    simulated_seconds,
-                    wall_seconds,
-                    ..
+                    simulated_seconds, ..
                 },
-            ) => {
-                if *simulated_seconds > 0.0 {
-                    *simulated_seconds
-                } else {
-                    *wall_seconds
-                }
-            }
+            ) => *simulated_seconds,
             _ => 0.0,
         }
     }

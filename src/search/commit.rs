@@ -292,7 +292,7 @@ mod tests {
 
     /// A round of three: a new function (evaluated), the same function again (a hit), and a
     /// failure.
-    fn round() -> (AnySpace, Inflight, Vec<SlotResult>) {
+    fn round() -> (AnySpace, Inflight, Vec<Answered>) {
         let space = AnySpace::builtin("nb201").expect("built-in space");
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         let a = space.sample(&mut rng);
@@ -321,7 +321,11 @@ mod tests {
                 outcome: Outcome::failed(FailureKind::Diverged, "diverged: loss is NaN"),
             },
         ];
-        (space, inflight, results)
+        (
+            space,
+            inflight,
+            results.into_iter().map(Answered::from).collect(),
+        )
     }
 
     #[test]

@@ -71,9 +71,11 @@ pub struct ScreenConfig {
     /// How many go on.
     pub keep: Keep,
     /// Simulated seconds charged for every candidate the stage scores, computed or served by
-    /// the cache: a fixed, reproducible cost (e.g. a proxy's measured mean time). Default: what
-    /// each evaluation cost, its simulated seconds, or its measured wall seconds for an
-    /// evaluator that simulates none (a proxy, a training); cache hits cost nothing.
+    /// the cache: a fixed, reproducible cost, e.g. a proxy's measured seconds per evaluation
+    /// (`evonas rank` prints them). Default: each evaluation's own simulated seconds (a hit
+    /// costs nothing), which is 0 for proxies and trainings: on a `simulated_seconds` budget
+    /// they are free unless this is set. Measured wall seconds are never charged, so a
+    /// simulated budget ends at the same candidate on every run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
 }
