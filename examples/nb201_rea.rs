@@ -11,10 +11,13 @@ use std::sync::atomic::AtomicBool;
 
 use evonas::search::campaign::Campaign;
 use evonas::search::CampaignConfig;
-use evonas::store::campaign::Event;
 use evonas::store::Store;
 use plotters::prelude::*;
 use rayon::prelude::*;
+use support::mean_ci;
+
+#[path = "support/nb201.rs"]
+mod support;
 
 const BUDGETS: [f64; 2] = [12_000.0, 200_000.0];
 const GRID: usize = 400;
@@ -89,45 +92,10 @@ fn run(
     let store = Store::temporary()?;
     let mut campaign = Campaign::open(&store, config, &toml)?;
     campaign.run(&AtomicBool::new(false), &mut |_| {})?;
-    // Replay the journal: a candidate counts at a time t if the simulated time spent before it
-    // is below t (a budget lets an evaluation start while time remains).
-    let mut sim = 0.0;
-    let (mut best_fit, mut best_test) = (f64::MIN, f64::NAN);
-    let mut points: Vec<(f64, f64, u64, u64)> = Vec::new(); // (time before, best test, proposals, evaluations)
-    let (mut proposals, mut evaluations) = (0u64, 0u64);
-    for (_, e) in store.journal("run")? {
-        let (fitness, metrics, cost, evaluated) = match e {
-            Event::Evaluated {
-                fitness,
-                metrics,
-                simulated_seconds,
-                ..
-            } => (fitness, metrics, simulated_seconds, true),
-            Event::CacheHit {
-                fitness, metrics, ..
-            } => (fitness, metrics, 0.0, false),
-            _ => continue,
-        };
-        let before = sim;
-        sim += cost;
-        proposals += 1;
-        evaluations += u64::from(evaluated);
-        if fitness > best_fit {
-            best_fit = fitness;
-            best_test = metrics.get("test_accuracy").copied().unwrap_or(f64::NAN);
-        }
-        points.push((before, best_test, proposals, evaluations));
-    }
-    let at = |t: f64| -> (f64, u64, u64) {
-        let mut last = (f64::NAN, 0, 0);
-        for &(before, test, p, e) in &points {
-            if before < t {
-                last = (test, p, e);
-            } else {
-                break;
-            }
-        }
-        last
+    let points = support::replay(store.journal("run")?.into_iter().map(|(_, e)| e));
+    let at = |t: f64| {
+        let p = support::at(&points, t);
+        (p.best_test, p.proposals, p.evaluations)
     };
     let curve = (0..GRID).map(|i| at(grid_time(i)).0).collect();
     let a = at(BUDGETS[0]);
@@ -138,17 +106,6 @@ fn run(
         evaluations: [a.2, b.2],
         final_test: [a.0, b.0],
     })
-}
-
-fn mean_ci(xs: &[f64]) -> (f64, f64) {
-    let xs: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
-    let n = xs.len() as f64;
-    if n == 0.0 {
-        return (f64::NAN, f64::NAN);
-    }
-    let m = xs.iter().sum::<f64>() / n;
-    let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
-    (m, 1.96 * (var / n).sqrt())
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

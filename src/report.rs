@@ -61,6 +61,11 @@ pub fn curves(store: &Store, name: &str) -> Result<Curves, ExportError> {
             }
             Event::CacheHit { fitness, .. } => (Some(*fitness), false, 0.0),
             Event::Failed { source, .. } => (None, *source == Source::Evaluated, 0.0),
+            // A screen's cost is time spent; its score is another fidelity's and makes no best.
+            Event::Screened { seconds, .. } => {
+                time += seconds;
+                continue;
+            }
             _ => continue,
         };
         proposals += 1;

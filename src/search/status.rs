@@ -29,7 +29,7 @@ pub fn status_json(h: &CampaignHeader, live: bool) -> Value {
             "fidelity": b.fidelity.to_string(),
         })
     });
-    json!({
+    let mut v = json!({
         "name": h.name,
         "state": state,
         "finish_reason": h.finish_reason,
@@ -38,8 +38,6 @@ pub fn status_json(h: &CampaignHeader, live: bool) -> Value {
         "proposals": c.proposals,
         "evaluations": c.evaluations,
         "cache_hits": c.cache_hits,
-        "screened": c.screened,
-        "screen_evaluations": c.screen_evaluations,
         "hit_rate": hit_rate,
         "failures": c.failures,
         "rounds": c.rounds,
@@ -49,5 +47,11 @@ pub fn status_json(h: &CampaignHeader, live: bool) -> Value {
         "history_digest": h.history_digest,
         "created_unix": h.created_unix,
         "updated_unix": h.updated_unix,
-    })
+    });
+    // Only campaigns with screens, warm-ups or rungs have these (older readers never saw them).
+    if c.screened + c.screen_evaluations > 0 {
+        v["screened"] = c.screened.into();
+        v["screen_evaluations"] = c.screen_evaluations.into();
+    }
+    v
 }
