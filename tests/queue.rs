@@ -279,6 +279,40 @@ fn round_mode_on_three_workers_ends_bit_for_bit_where_the_single_process_run_doe
 }
 
 #[test]
+fn hyperband_rungs_and_screens_run_on_workers_to_the_single_process_outcome() {
+    let Some(redis) = Redis::start() else {
+        return;
+    };
+    // Hyperband's rungs are evaluators of their own (the mock at 1, 3 and 9 epochs), and a
+    // screen's evaluator is another kind: each job carries its stage's evaluator.
+    for (name, text) in [
+        (
+            "hb",
+            "name = \"hb\"\nspace = \"nb201\"\nseed = 4\n[strategy]\nkind = \"hyperband\"\nmin_epochs = 1\nmax_epochs = 9\n[budget]\nproposals = 40\n[evaluator]\nkind = \"mock\"\n",
+        ),
+        (
+            "scr",
+            "name = \"scr\"\nspace = \"nb201\"\nseed = 4\n[strategy]\nkind = \"random\"\n[budget]\nproposals = 40\n[evaluator]\nkind = \"mock\"\n[parallel]\nround_size = 8\n[[screen]]\nkeep = 2\nevaluator = { kind = \"zero-cost\", proxy = \"params\" }\n",
+        ),
+    ] {
+        let dir = tempdir();
+        let cfg = write(&dir, &format!("{name}.toml"), text);
+        let (want, want_cache) = reference(dir.path(), &cfg, name);
+        let worker = Worker::start(&redis, dir.path(), &format!("w-{name}"), &["--idle-exit", "3"]);
+        let store = dir.path().join(format!("remote-{name}"));
+        evonas(&search_args(&cfg, &store, &redis.url()), None).ok();
+        let got = status(&store, name);
+        assert_eq!(outcome(&got), want);
+        assert_eq!(cache_counts(&store), want_cache);
+        // Every evaluation, at every stage, ran once on the worker (the last round's past the
+        // budget included, which both runs perform and cache).
+        assert_eq!(worker.finish(), want_cache.len() as u64);
+        assert!(want_cache.iter().all(|(_, n)| *n == 1));
+        assert!(want["screen_evaluations"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
 fn a_worker_killed_mid_job_has_its_job_taken_over_and_evaluated_once() {
     let Some(redis) = Redis::start() else {
         return;
