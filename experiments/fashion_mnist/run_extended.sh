@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Extended Fashion-MNIST comparison at equal wall time: regularized evolution, random search,
 # Hyperband, and regularized evolution with a NASWOT screen (configs in extended/), 3 seeds,
-# 180 wall seconds of search each; the best architecture of every campaign is then retrained
+# 240 wall seconds of search each; the best architecture of every campaign is then retrained
 # longer on more images and scored on the 10,000 held-out test images.
 #
 #   apt-get install dataset-fashion-mnist   # files in /usr/share/datasets/fashion-mnist
-#   bash experiments/fashion_mnist/run_extended.sh   # about 45 minutes on 2 cores
+#   bash experiments/fashion_mnist/run_extended.sh   # about 60 minutes on 2 cores
 #
 # Campaigns of one seed run back to back, method after method, so background load on the
 # machine hits every method alike. Results: results/extended/ (status and retraining JSON per

@@ -90,6 +90,22 @@ pub fn commit_round(
     inflight: &Inflight,
     results: &[Answered],
 ) -> Result<Committed, SpaceError> {
+    // Wall time is spent by the round as a whole (its evaluations already ran, their results
+    // are stored): it ends the campaign after the round, never part-way through committing it.
+    let mid_round = BudgetConfig {
+        wall_seconds: None,
+        ..round.budget.clone()
+    };
+    let reached_mid = |h: &CampaignHeader| {
+        budget::reached(
+            &mid_round,
+            Spent {
+                counters: &h.counters,
+                simulated_seconds: h.simulated_seconds,
+                elapsed_seconds: round.elapsed,
+            },
+        )
+    };
     let reached = |h: &CampaignHeader| {
         budget::reached(
             round.budget,
@@ -103,7 +119,7 @@ pub fn commit_round(
     let mut events = Vec::new();
     let mut end = None;
     for (cand, answered) in inflight.candidates.iter().zip(results) {
-        if let Some(reason) = reached(header) {
+        if let Some(reason) = reached_mid(header) {
             end = Some(reason);
             break;
         }
@@ -454,6 +470,33 @@ mod tests {
         );
         assert_eq!(header.counters.proposals, 1);
         assert_eq!(header.finish_reason, Some(FinishReason::Proposals(1)));
+    }
+
+    #[test]
+    fn a_wall_time_budget_spent_during_a_round_still_commits_the_round() {
+        let (space, inflight, results) = round();
+        let mut header = CampaignHeader::new("c", "", serde_json::Value::Null, 0);
+        let budget = BudgetConfig {
+            wall_seconds: Some(10.0),
+            ..BudgetConfig::default()
+        };
+        let searcher = Searcher {
+            strategy: &mut RandomSearch,
+            seen: &mut HashSet::new(),
+        };
+        // The round's evaluations took the campaign past its wall budget: what they found is
+        // committed, then the campaign ends.
+        let round = Round {
+            space: &space,
+            budget: &budget,
+            elapsed: 25.0,
+            fidelity: &Fidelity::Full,
+        };
+        let committed =
+            commit_round(&mut header, searcher, &round, &inflight, &results).expect("commits");
+        assert_eq!(header.counters.proposals, 3);
+        assert_eq!(committed.end, Some(FinishReason::WallSeconds(10.0)));
+        assert!(header.best.is_some());
     }
 
     #[test]
