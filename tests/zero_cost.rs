@@ -14,7 +14,17 @@ fn proxy_toml(proxy: &str) -> String {
 fn every_proxy_scores_deterministically_through_the_cache() {
     let dir = tempdir();
     let store = dir.path().join("s");
-    for proxy in ["nwot", "snip", "grad_norm", "l2_norm", "params", "flops"] {
+    for proxy in [
+        "nwot",
+        "snip",
+        "grad_norm",
+        "l2_norm",
+        "params",
+        "flops",
+        "synflow",
+        "jacov",
+        "zen",
+    ] {
         let cand = write(&dir, &format!("{proxy}.toml"), &proxy_toml(proxy));
         let reference = write(&dir, "params.toml", &proxy_toml("params"));
         let run = || -> serde_json::Value {
@@ -156,6 +166,15 @@ fn bad_zero_cost_settings_are_named() {
         (
             "[evaluator]\nkind = \"zero-cost\"\nproxy = \"magic\"\n",
             "magic",
+        ),
+        // The message lists the proxies there are.
+        (
+            "[evaluator]\nkind = \"zero-cost\"\nproxy = \"synflo\"\n",
+            "synflow",
+        ),
+        (
+            "[evaluator]\nkind = \"zero-cost\"\nproxy = \"zen\"\nbatch_size = 1\n",
+            "batch_size",
         ),
         (
             "[evaluator]\nkind = \"zero-cost\"\nproxy = \"nwot\"\nbatch_size = 1\n",
