@@ -467,7 +467,7 @@ impl Backend for Tch {
                 self.param([1, channels, 1, 1], vec![0.0; channels]),
             )
         });
-        let opts = (Kind::Float, self.options.device);
+        let opts = (self.param_kind(), self.options.device);
         self.norms.push(NormState {
             affine,
             running_mean: Tensor::zeros([channels as i64], opts),
