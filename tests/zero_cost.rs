@@ -14,7 +14,17 @@ fn proxy_toml(proxy: &str) -> String {
 fn every_proxy_scores_deterministically_through_the_cache() {
     let dir = tempdir();
     let store = dir.path().join("s");
-    for proxy in ["nwot", "snip", "grad_norm", "l2_norm", "params", "flops"] {
+    for proxy in [
+        "nwot",
+        "snip",
+        "grad_norm",
+        "l2_norm",
+        "params",
+        "flops",
+        "synflow",
+        "jacov",
+        "zen",
+    ] {
         let cand = write(&dir, &format!("{proxy}.toml"), &proxy_toml(proxy));
         let reference = write(&dir, "params.toml", &proxy_toml("params"));
         let run = || -> serde_json::Value {
@@ -157,6 +167,15 @@ fn bad_zero_cost_settings_are_named() {
             "[evaluator]\nkind = \"zero-cost\"\nproxy = \"magic\"\n",
             "magic",
         ),
+        // The message lists the proxies there are.
+        (
+            "[evaluator]\nkind = \"zero-cost\"\nproxy = \"synflo\"\n",
+            "synflow",
+        ),
+        (
+            "[evaluator]\nkind = \"zero-cost\"\nproxy = \"zen\"\nbatch_size = 1\n",
+            "batch_size",
+        ),
         (
             "[evaluator]\nkind = \"zero-cost\"\nproxy = \"nwot\"\nbatch_size = 1\n",
             "batch_size",
@@ -228,4 +247,46 @@ fn nwot_agrees_with_the_nb201_table_on_cifar10() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let rho = v["agreement"]["spearman"].as_f64().unwrap();
     assert!(rho > 0.3, "Spearman {rho}: {}", v["agreement"]);
+}
+
+/// A cell whose output ignores the input (every path to the output crosses `none`) gets
+/// NASLib's degenerate scores: jacov and zen are not numbers (recorded as -1e8), synflow's
+/// sum is 0 (kept as 0, as NASLib's log transform does).
+#[test]
+fn a_network_ignoring_its_input_gets_the_degenerate_scores() {
+    let dir = tempdir();
+    let archs = write(
+        &dir,
+        "a.txt",
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|\n|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|none~0|none~1|none~2|\n",
+    );
+    let reference = write(&dir, "params.toml", &proxy_toml("params"));
+    for (proxy, want) in [("jacov", -1e8), ("zen", -1e8), ("synflow", 0.0)] {
+        let cand = write(&dir, &format!("{proxy}.toml"), &proxy_toml(proxy));
+        let out = evonas(
+            &[
+                "rank",
+                "--reference",
+                reference.to_str().unwrap(),
+                "--candidate",
+                cand.to_str().unwrap(),
+                "--archs",
+                archs.to_str().unwrap(),
+                "--json",
+                "-q",
+                "--store",
+                dir.path().join("s").to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        for s in v["scores"].as_array().unwrap() {
+            assert_eq!(
+                s["candidate"]["fitness"].as_f64(),
+                Some(want),
+                "{proxy}: {s}"
+            );
+        }
+    }
 }

@@ -201,7 +201,37 @@ pub trait Backend {
         1
     }
     /// Gradients of `loss` for every parameter, in [`Backend::params`] order (tests, checks).
-    fn gradients(&mut self, loss: Self::Loss) -> Vec<Vec<f32>>;
+    fn gradients(&mut self, loss: Self::Loss) -> Vec<Vec<f32>> {
+        let (params, _) = self.gradients_f64(loss, &[]);
+        params
+            .into_iter()
+            .map(|g| g.into_iter().map(|v| v as f32).collect())
+            .collect()
+    }
+    /// Gradients of `loss`, as 64-bit values: for every parameter, in [`Backend::params`]
+    /// order, and for each of `inputs` (tensors made by [`Backend::variable`]; zeros where
+    /// `loss` does not depend on one). 64 bits because after [`Backend::double`] they may not
+    /// fit a float32 (synflow's gradients reach 1e48 in NB-201 networks).
+    fn gradients_f64(
+        &mut self,
+        loss: Self::Loss,
+        inputs: &[Self::Tensor],
+    ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>);
+    /// `x` as a leaf of the autodiff graph whose gradient [`Backend::gradients_f64`] returns
+    /// (PyTorch's `x.requires_grad_()`: zero-cost proxies differentiate the output with
+    /// respect to the input images). Needs gradient tracking on.
+    fn variable(&self, x: Self::Tensor) -> Self::Tensor;
+    /// The sum of every element of `x`, as a loss: differentiating it gives what PyTorch's
+    /// `x.backward(torch.ones_like(x))` gives (synflow, jacov).
+    fn sum(&self, x: Self::Tensor) -> Self::Loss;
+    /// Converts every parameter to 64-bit floats and makes every tensor created afterwards
+    /// ([`Backend::tensor`], [`Backend::zeros`], [`Backend::param`]) 64-bit: PyTorch's
+    /// `net.double()`, which NASLib's synflow runs because its activations and gradients
+    /// overflow float32 in deep networks. There is no way back; a backend instance is
+    /// discarded after its proxy.
+    fn double(&mut self);
+    /// A batch-norm layer's running variance (zen scores with it).
+    fn running_var(&self, norm: NormId) -> Vec<f32>;
     /// Back-propagates `loss` and applies one optimizer step with learning rate `lr`.
     fn step(&mut self, loss: Self::Loss, lr: f64);
 }

@@ -13,7 +13,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, SgdConfig};
 use burn::prelude::*;
 use burn::tensor::module::{avg_pool2d, batch_norm, batch_norm_train, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
-use burn::tensor::TensorData;
+use burn::tensor::{DType, FloatDType, TensorData};
 
 use super::backend::{Backend, NormId, OptimizerSpec, ParamId};
 use crate::ir::Conv;
@@ -38,6 +38,8 @@ pub struct BurnFlex {
     norms: Vec<Norm>,
     optimizer: ModuleOptimizer,
     track: bool,
+    /// Float type of parameters and new tensors: F32, or F64 after [`Backend::double`].
+    dtype: DType,
 }
 
 impl BurnFlex {
@@ -74,6 +76,7 @@ impl BurnFlex {
             norms: Vec::new(),
             optimizer,
             track: true,
+            dtype: DType::F32,
         }
     }
 
@@ -102,17 +105,30 @@ impl BurnFlex {
     fn vector(&self, p: ParamId, len: usize) -> Tensor<1> {
         self.value(p).reshape([len])
     }
+
+    /// A tensor of `values` on `device`, in the backend's float type.
+    fn make(&self, values: Vec<f32>, shape: [usize; 4], device: &Device) -> Tensor<4> {
+        Tensor::from_data(TensorData::new(values, shape), (device, self.dtype))
+    }
 }
 
 fn decay(weight_decay: f64) -> Option<WeightDecayConfig> {
     (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay as f32))
 }
 
-fn host(t: Tensor<4>) -> Vec<f32> {
+fn host<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     // The flex device stores f32; a conversion only happens for other dtypes.
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
+        .unwrap_or_default()
+}
+
+/// Host copy in 64 bits (exact for float32 tensors, full range for float64 ones).
+fn host_f64(t: Tensor<4>) -> Vec<f64> {
+    t.into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
         .unwrap_or_default()
 }
 
@@ -125,7 +141,7 @@ impl Backend for BurnFlex {
     }
 
     fn param(&mut self, shape: [usize; 4], values: Vec<f32>) -> ParamId {
-        let t = Tensor::<4>::from_data(TensorData::new(values, shape), &self.device);
+        let t = self.make(values, shape, &self.device);
         self.params.push(Param::from_tensor(t));
         ParamId(self.params.len() - 1)
     }
@@ -152,7 +168,7 @@ impl Backend for BurnFlex {
 
     fn set_param_values(&mut self, p: ParamId, values: Vec<f32>) {
         let shape: [usize; 4] = self.params[p.0].val().dims();
-        let t = Tensor::<4>::from_data(TensorData::new(values, shape), &self.device);
+        let t = self.make(values, shape, &self.device);
         self.params[p.0] = Param::from_tensor(t);
     }
 
@@ -165,7 +181,7 @@ impl Backend for BurnFlex {
     }
 
     fn tensor(&self, values: Vec<f32>, shape: [usize; 4]) -> Tensor<4> {
-        Tensor::from_data(TensorData::new(values, shape), &self.mode_device())
+        self.make(values, shape, &self.mode_device())
     }
 
     fn input(&self, x: Tensor<4>) -> Tensor<4> {
@@ -177,7 +193,7 @@ impl Backend for BurnFlex {
     }
 
     fn zeros(&self, shape: [usize; 4]) -> Tensor<4> {
-        Tensor::zeros(shape, &self.mode_device())
+        Tensor::zeros(shape, (&self.mode_device(), self.dtype))
     }
 
     fn values(&self, x: &Tensor<4>) -> Vec<f32> {
@@ -216,12 +232,15 @@ impl Backend for BurnFlex {
         let (gamma, beta) = match n.affine {
             Some((g, b)) => (self.vector(g, c), self.vector(b, c)),
             None => (
-                Tensor::ones([c], &x.device()),
-                Tensor::zeros([c], &x.device()),
+                Tensor::ones([c], (&x.device(), x.dtype())),
+                Tensor::zeros([c], (&x.device(), x.dtype())),
             ),
         };
         if !training {
-            let (m, v) = (n.running_mean.clone(), n.running_var.clone());
+            let (m, v) = (
+                n.running_mean.clone().cast(x.dtype()),
+                n.running_var.clone().cast(x.dtype()),
+            );
             return batch_norm(x, gamma, beta, m, v, BN_EPSILON);
         }
         let [b, _, h, w] = x.dims();
@@ -235,10 +254,19 @@ impl Backend for BurnFlex {
         };
         let n = &mut self.norms[norm.0];
         // Statistics leave the graph: kept in it, each step's would hold the last one's alive.
+        // They stay float32 whatever the activations' type.
         n.running_mean = n.running_mean.clone().mul_scalar(1.0 - BN_MOMENTUM)
-            + out.mean.inner().mul_scalar(BN_MOMENTUM);
+            + out
+                .mean
+                .inner()
+                .cast(FloatDType::F32)
+                .mul_scalar(BN_MOMENTUM);
         n.running_var = n.running_var.clone().mul_scalar(1.0 - BN_MOMENTUM)
-            + out.variance.inner().mul_scalar(BN_MOMENTUM * unbias);
+            + out
+                .variance
+                .inner()
+                .cast(FloatDType::F32)
+                .mul_scalar(BN_MOMENTUM * unbias);
         out.output
     }
 
@@ -304,18 +332,45 @@ impl Backend for BurnFlex {
         loss.clone().detach().into_scalar::<f32>()
     }
 
-    fn gradients(&mut self, loss: Tensor<1>) -> Vec<Vec<f32>> {
+    fn gradients_f64(
+        &mut self,
+        loss: Tensor<1>,
+        inputs: &[Tensor<4>],
+    ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         let grads = loss.backward();
-        self.params
-            .iter()
-            .map(|p| {
-                let dims: [usize; 4] = p.val().dims();
-                match p.val().grad(&grads) {
-                    Some(g) => host(g),
-                    None => vec![0.0; dims.iter().product()],
-                }
-            })
-            .collect()
+        let of = |t: Tensor<4>| {
+            let dims: [usize; 4] = t.dims();
+            match t.grad(&grads) {
+                Some(g) => host_f64(g),
+                None => vec![0.0; dims.iter().product()],
+            }
+        };
+        let params = self.params.iter().map(|p| of(p.val())).collect();
+        let inputs = inputs.iter().map(|x| of(x.clone())).collect();
+        (params, inputs)
+    }
+
+    fn variable(&self, x: Tensor<4>) -> Tensor<4> {
+        x.detach().require_grad()
+    }
+
+    fn sum(&self, x: Tensor<4>) -> Tensor<1> {
+        x.sum()
+    }
+
+    fn double(&mut self) {
+        self.dtype = DType::F64;
+        // Rebuilt from their (float32, so exact) values: a cast inside the graph would make
+        // them non-leaves, without gradients of their own.
+        for i in 0..self.params.len() {
+            let old = self.params[i].val();
+            let t = self.make(host(old.clone()), old.dims(), &self.device);
+            self.params[i] = Param::from_tensor(t);
+        }
+    }
+
+    fn running_var(&self, norm: NormId) -> Vec<f32> {
+        host(self.norms[norm.0].running_var.clone())
     }
 
     fn step(&mut self, loss: Tensor<1>, lr: f64) {

@@ -40,6 +40,9 @@ pub enum ModelError {
     /// The network does not end in class scores.
     #[error("the network's output is {0}; a classifier must output classes x 1 x 1")]
     NotAClassifier(Shape),
+    /// The network has no global average pooling (zen scores the features before it).
+    #[error("the network has no global average pooling, whose input zen scores")]
+    NoGlobalPool,
 }
 
 fn uniform(rng: &mut ChaCha8Rng, n: usize, bound: f32) -> Vec<f32> {
@@ -134,10 +137,28 @@ impl Model {
     /// The convolution and linear weights (not biases), in node order: the layers zero-cost
     /// proxies sum over (NASLib's `Conv2d` and `Linear` weights).
     pub fn weights(&self) -> Vec<ParamId> {
+        self.layers().map(|(weight, _)| weight).collect()
+    }
+
+    /// The convolution and linear biases, in node order (zen sets them to zero).
+    pub fn biases(&self) -> Vec<ParamId> {
+        self.layers().filter_map(|(_, bias)| bias).collect()
+    }
+
+    /// Weight and bias of every convolution and linear layer, in node order.
+    fn layers(&self) -> impl Iterator<Item = (ParamId, Option<ParamId>)> + '_ {
+        self.slots.iter().filter_map(|s| match s {
+            Slot::Conv { weight, bias } => Some((*weight, *bias)),
+            _ => None,
+        })
+    }
+
+    /// The batch-norm layers, in node order (zen sums over their running variances).
+    pub fn norms(&self) -> Vec<NormId> {
         self.slots
             .iter()
             .filter_map(|s| match s {
-                Slot::Conv { weight, .. } => Some(*weight),
+                Slot::Norm(n) => Some(*n),
                 _ => None,
             })
             .collect()

@@ -210,6 +210,8 @@ pub struct Tch {
     norms: Vec<NormState>,
     optimizer: OptimizerSpec,
     no_grad: Option<tch::NoGradGuard>,
+    /// Float64 parameters and computation ([`Backend::double`]).
+    double: bool,
     /// Data sets held on the device, by the address of the host copy (an identity, never
     /// dereferenced).
     data: Vec<(usize, Arc<DeviceData>)>,
@@ -226,6 +228,7 @@ impl Tch {
             norms: Vec::new(),
             optimizer,
             no_grad: None,
+            double: false,
             data: Vec::new(),
         }
     }
@@ -252,9 +255,22 @@ impl Tch {
     }
 
     fn compute_kind(&self) -> Kind {
+        if self.double {
+            return Kind::Double;
+        }
         match self.options.precision {
             Precision::Fp32 => Kind::Float,
             Precision::Bf16 => Kind::BFloat16,
+        }
+    }
+
+    /// Float type of parameters and of tensors made from host values: float32 (bf16 casts
+    /// at each convolution) or float64 after [`Backend::double`].
+    fn param_kind(&self) -> Kind {
+        if self.double {
+            Kind::Double
+        } else {
+            Kind::Float
         }
     }
 
@@ -394,6 +410,17 @@ impl Tch {
     }
 }
 
+/// Host copy in 64 bits (exact for float32 tensors, full range for float64 ones).
+fn host_f64(t: &Tensor) -> Vec<f64> {
+    let t = t
+        .detach()
+        .to_kind(Kind::Double)
+        .contiguous()
+        .to_device(Device::Cpu)
+        .flatten(0, -1);
+    Vec::<f64>::try_from(&t).unwrap_or_default()
+}
+
 fn host(t: &Tensor) -> Vec<f32> {
     let t = t
         .detach()
@@ -425,7 +452,8 @@ impl Backend for Tch {
         let shape = shape.map(|v| v as i64);
         let t = Tensor::from_slice(&values)
             .view(shape)
-            .to_device(self.options.device);
+            .to_device(self.options.device)
+            .to_kind(self.param_kind());
         let t = self.layout(t).set_requires_grad(true);
         self.slots.push(Slot::for_param(&t, self.optimizer));
         self.params.push(t);
@@ -439,7 +467,7 @@ impl Backend for Tch {
                 self.param([1, channels, 1, 1], vec![0.0; channels]),
             )
         });
-        let opts = (Kind::Float, self.options.device);
+        let opts = (self.param_kind(), self.options.device);
         self.norms.push(NormState {
             affine,
             running_mean: Tensor::zeros([channels as i64], opts),
@@ -456,7 +484,8 @@ impl Backend for Tch {
         let shape = self.params[p.0].size();
         let t = Tensor::from_slice(&values)
             .view(shape.as_slice())
-            .to_device(self.options.device);
+            .to_device(self.options.device)
+            .to_kind(self.param_kind());
         let t = self.layout(t).set_requires_grad(true);
         self.slots[p.0] = Slot::for_param(&t, self.optimizer);
         self.params[p.0] = t;
@@ -477,7 +506,8 @@ impl Backend for Tch {
     fn tensor(&self, values: Vec<f32>, shape: [usize; 4]) -> TchTensor {
         let t = Tensor::from_slice(&values)
             .view(shape.map(|v| v as i64))
-            .to_device(self.options.device);
+            .to_device(self.options.device)
+            .to_kind(self.param_kind());
         TchTensor(self.layout(t))
     }
 
@@ -643,21 +673,57 @@ impl Backend for Tch {
         }
     }
 
-    fn gradients(&mut self, loss: Tensor) -> Vec<Vec<f32>> {
+    fn gradients_f64(
+        &mut self,
+        loss: Tensor,
+        inputs: &[TchTensor],
+    ) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
         loss.backward();
-        self.params
-            .iter_mut()
-            .map(|p| {
-                let g = p.grad();
-                let v = if g.defined() {
-                    host(&g)
-                } else {
-                    vec![0.0; p.numel()]
-                };
-                p.zero_grad();
-                v
-            })
-            .collect()
+        let take = |p: &mut Tensor| {
+            let g = p.grad();
+            let v = if g.defined() {
+                host_f64(&g)
+            } else {
+                vec![0.0; p.numel()]
+            };
+            p.zero_grad();
+            v
+        };
+        let params = self.params.iter_mut().map(take).collect();
+        let inputs = inputs
+            .iter()
+            .map(|x| take(&mut x.0.shallow_clone()))
+            .collect();
+        (params, inputs)
+    }
+
+    fn variable(&self, x: TchTensor) -> TchTensor {
+        TchTensor(x.0.detach().set_requires_grad(true))
+    }
+
+    fn sum(&self, x: TchTensor) -> Tensor {
+        x.0.sum(None::<Kind>)
+    }
+
+    fn double(&mut self) {
+        self.double = true;
+        let _guard = tch::no_grad_guard();
+        for i in 0..self.params.len() {
+            let t = self.params[i]
+                .detach()
+                .to_kind(Kind::Double)
+                .set_requires_grad(true);
+            self.slots[i] = Slot::for_param(&t, self.optimizer);
+            self.params[i] = t;
+        }
+        for n in &mut self.norms {
+            n.running_mean = n.running_mean.to_kind(Kind::Double);
+            n.running_var = n.running_var.to_kind(Kind::Double);
+        }
+    }
+
+    fn running_var(&self, norm: NormId) -> Vec<f32> {
+        host(&self.norms[norm.0].running_var)
     }
 
     fn step(&mut self, loss: Tensor, lr: f64) {
