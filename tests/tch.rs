@@ -428,3 +428,49 @@ fn a_tch_config_asking_for_a_gpu_without_one_says_so() {
     let err = run.fails();
     assert!(err.contains("sees no CUDA GPU"), "{err}");
 }
+
+/// Every proxy that runs the network scores the same cells on libtorch as on burn-flex (the
+/// same IR interpreted by two backends; only float rounding differs).
+#[test]
+fn zero_cost_proxies_score_alike_on_tch_and_burn_flex() {
+    let dir = tempdir();
+    let store = dir.path().join("s");
+    for proxy in ["nwot", "snip", "grad_norm", "synflow", "jacov", "zen"] {
+        let toml = |backend: &str| {
+            format!(
+                "[evaluator]\nkind = \"zero-cost\"\nproxy = \"{proxy}\"\ndata = \"synthetic\"\nsynthetic_images = 300\nbatch_size = 16\nbackend = \"{backend}\"\n[knobs]\nchannels = 4\ncells = 1\n"
+            )
+        };
+        let flex = write(&dir, "flex.toml", &toml("burn-flex"));
+        let torch = write(&dir, "tch.toml", &toml("tch"));
+        let out = evonas(
+            &[
+                "rank",
+                "--reference",
+                flex.to_str().unwrap(),
+                "--candidate",
+                torch.to_str().unwrap(),
+                "--sample",
+                "6",
+                "--seed",
+                "4",
+                "--json",
+                "-q",
+                "--store",
+                store.to_str().unwrap(),
+            ],
+            None,
+        )
+        .ok();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["candidate"]["protocol"]["backend"], "tch", "{proxy}");
+        for s in v["scores"].as_array().unwrap() {
+            let a = s["reference"]["fitness"].as_f64().unwrap();
+            let b = s["candidate"]["fitness"].as_f64().unwrap();
+            assert!(
+                (a - b).abs() <= 1e-2 * a.abs().max(1.0),
+                "{proxy}: burn-flex {a}, tch {b}"
+            );
+        }
+    }
+}

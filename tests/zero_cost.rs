@@ -180,6 +180,15 @@ fn bad_zero_cost_settings_are_named() {
             "[evaluator]\nkind = \"zero-cost\"\nproxy = \"nwot\"\nbatch_size = 1\n",
             "batch_size",
         ),
+        (
+            "[evaluator]\nkind = \"zero-cost\"\nproxy = \"nwot\"\nbackend = \"torch\"\n",
+            "backend",
+        ),
+        #[cfg(not(feature = "tch"))]
+        (
+            "[evaluator]\nkind = \"zero-cost\"\nproxy = \"nwot\"\nbackend = \"tch\"\n",
+            "needs evonas built with libtorch",
+        ),
     ] {
         let bad = write(&dir, "bad.toml", text);
         let e = evonas(

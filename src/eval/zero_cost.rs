@@ -51,7 +51,7 @@ use serde::{Deserialize, Serialize};
 
 use super::registry::{EvaluatorSettings, SettingsError};
 use super::train::backend::Backend;
-use super::train::config::{DataFormat, TrainConfig};
+use super::train::config::{BackendKind, DataFormat, TrainConfig};
 use super::train::model::{Model, ModelError};
 use super::train::splits::Splits;
 use super::train::{flex::BurnFlex, metered, OptimizerSpec, TrainError};
@@ -174,6 +174,15 @@ pub struct ZeroCostConfig {
     /// Threads one evaluation uses.
     #[serde(default = "one")]
     pub threads: usize,
+    /// The training backend the network runs on: `burn-flex` (default) or `tch` (libtorch on
+    /// the CPU; evonas built with `--features tch`). Part of the protocol: two backends' float
+    /// arithmetic differs in the last bits.
+    #[serde(default, skip_serializing_if = "is_burn_flex")]
+    pub backend: BackendKind,
+}
+
+fn is_burn_flex(b: &BackendKind) -> bool {
+    *b == BackendKind::BurnFlex
 }
 
 impl EvaluatorSettings for ZeroCostConfig {
@@ -234,14 +243,31 @@ struct Batch {
 /// The zero-cost evaluator.
 pub struct ZeroCost {
     config: ZeroCostConfig,
+    engine: Engine,
     batch: Option<Batch>,
     input: Option<([u32; 3], u32)>,
     protocol: Protocol,
 }
 
+/// The backend a [`ZeroCost`] runs networks on, resolved when it is built (so a backend this
+/// build lacks is refused there, not at the first evaluation).
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Flex,
+    #[cfg(feature = "tch")]
+    Tch,
+}
+
 impl ZeroCost {
     /// Loads the batch (for proxies that need one) and builds the protocol.
     pub fn new(config: ZeroCostConfig) -> Result<Self, String> {
+        let engine = match config.backend {
+            BackendKind::BurnFlex => Engine::Flex,
+            #[cfg(feature = "tch")]
+            BackendKind::Tch => Engine::Tch,
+            #[cfg(not(feature = "tch"))]
+            BackendKind::Tch => return Err("backend = \"tch\" needs evonas built with libtorch: run scripts/libtorch.sh (installs PyTorch's libtorch from PyPI and builds with --features tch), or use backend = \"burn-flex\"".into()),
+        };
         let mut description = serde_json::Map::new();
         description.insert("kind".into(), "zero-cost".into());
         description.insert("proxy".into(), config.proxy.name().into());
@@ -277,7 +303,7 @@ impl ZeroCost {
             (None, None)
         };
         if config.proxy.runs_network() {
-            description.insert("backend".into(), "burn-flex".into());
+            description.insert("backend".into(), config.backend.name().into());
         }
         if config.proxy.needs_random_images() {
             description.insert("batch_size".into(), config.batch_size.into());
@@ -294,6 +320,7 @@ impl ZeroCost {
         };
         Ok(ZeroCost {
             config,
+            engine,
             batch,
             input,
             protocol,
@@ -320,12 +347,30 @@ impl ZeroCost {
         }
         let meter = super::memory::Meter::admit(TrainConfig::default().max_memory_mb);
         metered(self.config.threads, &meter, || {
-            let mut backend = BurnFlex::new(OptimizerSpec::Sgd {
+            let optimizer = OptimizerSpec::Sgd {
                 momentum: 0.0,
                 nesterov: false,
                 weight_decay: 0.0,
-            });
-            score_on(&mut backend, net, self.batch.as_ref(), &self.config, seed)
+            };
+            match self.engine {
+                Engine::Flex => {
+                    let mut backend = BurnFlex::new(optimizer);
+                    score_on(&mut backend, net, self.batch.as_ref(), &self.config, seed)
+                }
+                #[cfg(feature = "tch")]
+                Engine::Tch => {
+                    use super::train::torch::{Tch, TchOptions};
+                    let mut backend = Tch::new(
+                        optimizer,
+                        TchOptions {
+                            device: tch::Device::Cpu,
+                            precision: super::train::config::Precision::Fp32,
+                            channels_last: false,
+                        },
+                    );
+                    score_on(&mut backend, net, self.batch.as_ref(), &self.config, seed)
+                }
+            }
         })
     }
 }
