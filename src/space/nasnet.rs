@@ -261,19 +261,7 @@ impl NasNet {
             Mutation::HiddenState => {
                 let states = u8::try_from(2 + b).expect("at most 34 states");
                 block.inputs[pair] = if self.distinct_inputs {
-                    // Uniform over the states neither pair reads.
-                    let (lo, hi) = (
-                        block.inputs[0].min(block.inputs[1]),
-                        block.inputs[0].max(block.inputs[1]),
-                    );
-                    let mut r = rng.random_range(0..states - 2);
-                    if r >= lo {
-                        r += 1;
-                    }
-                    if r >= hi {
-                        r += 1;
-                    }
-                    r
+                    pick_neither(rng, states, block.inputs)
                 } else {
                     pick_other(rng, states, block.inputs[pair])
                 };
@@ -436,11 +424,7 @@ impl NasNet {
         concat: Option<&[u32]>,
         text: &str,
     ) -> Result<Cell, SpaceError> {
-        let err = |message: String| SpaceError::Parse {
-            space: self.name.clone(),
-            input: text.to_string(),
-            message,
-        };
+        let err = |message: String| self.parse_error(text, message);
         if pairs.len() != 2 * self.blocks {
             return Err(err(format!(
                 "`{which}` has {} pairs; expected {} (two per block)",
@@ -571,6 +555,20 @@ impl NasNet {
                 })
         })
     }
+}
+
+/// A uniformly random state in `0..states` that neither of two different `taken` states is
+/// (`states >= 3`): a new input for a block that must keep its two inputs different.
+fn pick_neither(rng: &mut dyn RngCore, states: u8, taken: [u8; 2]) -> u8 {
+    let (lo, hi) = (taken[0].min(taken[1]), taken[0].max(taken[1]));
+    let mut r = rng.random_range(0..states - 2);
+    if r >= lo {
+        r += 1;
+    }
+    if r >= hi {
+        r += 1;
+    }
+    r
 }
 
 impl SearchSpace for NasNet {
