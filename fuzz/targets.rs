@@ -97,9 +97,11 @@ pub fn nb101_notation(data: &[u8]) -> bool {
     notation("nb101", data)
 }
 
-/// DARTS / NASNet genotypes.
+/// DARTS / NASNet genotypes (JSON, DARTS' Python `Genotype(..)`, NASLib's compact form), in
+/// the NASNet space and in the DARTS space (distinct inputs, 4 blocks).
 pub fn darts_notation(data: &[u8]) -> bool {
-    notation("nasnet", data)
+    let nasnet = notation("nasnet", data);
+    notation("darts", data) || nasnet
 }
 
 /// FBNet block lists.

@@ -97,6 +97,35 @@ fn malformed_nb101_nasnet_and_fbnet_genotypes() {
     assert!(err.contains("block 0 can read states"), "{err}");
 }
 
+/// The `darts` space's compact (NASLib) and Python (DARTS) forms: each mistake is named with
+/// its place.
+#[test]
+fn malformed_darts_genotypes_name_the_pair() {
+    let cell = "(0, 3), (1, 3), (0, 3), (1, 3), (0, 3), (1, 3), (0, 3), (1, 3)";
+    let rest =
+        "('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1), ('skip_connect', 0), \
+                ('skip_connect', 1), ('skip_connect', 0), ('skip_connect', 1)";
+    for (text, needle) in [
+        (format!("[[{cell}], [{cell}], []]"), "found 3 items"),
+        (format!("[[{cell}], [(0, 7), (1, 3)]]"), "`reduce[0]`: op index 7 is out of range; this space's ops are 0 to 6"),
+        (
+            format!("[[(0, 3), (0, 3), (0, 3), (1, 3), (0, 3), (1, 3), (0, 3), (1, 3)], [{cell}]]"),
+            "`normal[0]` and `normal[1]`: block 0 reads state 0 twice",
+        ),
+        (format!("[[{cell}], [(0, 3), (1, 3), (2, 3), (3, 3), (0, 3), (1, 3), (0, 3), (1, 3)]]"), "`reduce[3]`: block 1 can read states 0..=2"),
+        (format!("[[{cell}], [(0, 3, 1)]]"), "`reduce[0]` must be a pair (input, op index)"),
+        (format!("[[{cell}], [(0, 3)]]"), "`reduce` has 1 pairs; expected 8"),
+        (format!("[[{cell}], [(0, 3) (1, 3)]]"), "at character"),
+        (
+            format!("Genotype(normal=[('sep_conv_9x9', 0), {rest}], reduce=[('skip_connect', 0), {rest}])"),
+            "`normal[0]`: unknown op `sep_conv_9x9`",
+        ),
+    ] {
+        let err = evonas(&["show", "--space", "darts"], Some(&text)).fails();
+        assert!(err.contains(needle), "{text}: expected `{needle}` in:\n{err}");
+    }
+}
+
 #[test]
 fn malformed_documents_name_the_field() {
     let good = evonas(&["sample", "--space", "nb201", "--seed", "1"], None).ok();

@@ -58,7 +58,7 @@ fn help_explains_every_command() {
 #[test]
 fn spaces_lists_builtins_with_sizes() {
     let out = evonas(&["spaces"], None).ok();
-    for line in ["nb201", "nb101", "nasnet", "fbnet"] {
+    for line in ["nb201", "nb101", "nasnet", "fbnet", "darts"] {
         assert!(out.contains(line), "{out}");
     }
     assert!(out.contains("15625") && out.contains("1293208"), "{out}");

@@ -484,6 +484,7 @@ fn golden_genotypes() -> Vec<(&'static str, AnySpace, AnyGenotype)> {
         ("nasnet", 8),
         ("fbnet", 6),
         ("fbnet-imagenet", 2),
+        ("darts", 3),
     ] {
         let space = AnySpace::builtin(name).unwrap();
         let mut rng = ChaCha8Rng::seed_from_u64(2026);
@@ -544,7 +545,13 @@ fn golden_hashes_are_stable() {
 /// resume with it; `cache rehash` checks version-2 keys with it).
 #[test]
 fn version_2_hashes_are_still_computed_exactly() {
-    assert_golden(&golden_text(2), GOLDEN_V2);
+    // The file pins the spaces that existed when version 2 was current (`darts` came later).
+    let text: String = golden_text(2)
+        .lines()
+        .filter(|l| !l.starts_with("darts\t"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_golden(&text, GOLDEN_V2);
     // Versions this build does not compute are refused, not guessed.
     let net = AnySpace::builtin("nb201")
         .unwrap()

@@ -122,3 +122,45 @@ fn nasnet_identity_mutation_is_explicit_and_the_others_change_the_genotype() {
         "all three mutations occur: {kinds:?}"
     );
 }
+
+/// The `darts` space's extra forms: NASLib's compact encoding and DARTS' Python `Genotype(..)`
+/// read back every sample and mutant, and every block reads two different states throughout
+/// (DARTS' rule, which sampling, mutation and parsing keep).
+#[test]
+fn darts_compact_and_python_forms_round_trip_and_inputs_stay_distinct() {
+    let AnySpace::NasNet(darts) = AnySpace::builtin("darts").unwrap() else {
+        panic!("nasnet family");
+    };
+    assert!(darts.distinct_inputs());
+    let mut rng = ChaCha8Rng::seed_from_u64(301);
+    let mut g = darts.sample(&mut rng);
+    let mut moved = 0;
+    for _ in 0..400 {
+        for cell in [&g.normal, &g.reduce] {
+            assert!(
+                cell.blocks.iter().all(|b| b.inputs[0] != b.inputs[1]),
+                "{g:?}"
+            );
+        }
+        assert_eq!(darts.parse(&darts.compact(&g)).unwrap(), g);
+        let n = darts.notation(&g);
+        let python_pairs = |pairs: &[(String, u32)]| {
+            let items: Vec<String> = pairs
+                .iter()
+                .map(|(op, i)| format!("('{op}', {i})"))
+                .collect();
+            format!("[{}]", items.join(", "))
+        };
+        let python = format!(
+            "Genotype(normal={}, normal_concat=range(2, 6), reduce={}, reduce_concat=[2, 3, 4, 5])",
+            python_pairs(&n.normal),
+            python_pairs(&n.reduce)
+        );
+        assert_eq!(darts.parse(&python).unwrap(), g);
+        let (child, kind) = darts.mutate_detailed(&g, &mut rng);
+        assert_ne!(child, g);
+        moved += usize::from(kind == Mutation::HiddenState);
+        g = child;
+    }
+    assert!(moved > 100, "hidden-state mutations happen: {moved}");
+}

@@ -1,10 +1,11 @@
-//! Checks against data evonas did not write: the NAS-Bench-201 table's arch strings and
-//! NASLib's NAS-Bench-101 cells with their published parameter counts.
+//! Checks against data evonas did not write: the NAS-Bench-201 table's arch strings,
+//! NASLib's NAS-Bench-101 and NAS-Bench-301 cells with their published parameter counts, and
+//! DARTS' own genotype.
 
 use std::collections::HashSet;
 
-use evonas::ir::cost;
-use evonas::space::{AnyGenotype, AnySpace};
+use evonas::ir::{cost, Network, Op};
+use evonas::space::{AnyGenotype, AnySpace, Knobs};
 
 use crate::util::shared_data;
 
@@ -136,4 +137,102 @@ fn naslib_nb101_cells_parse_decode_and_match_published_parameter_counts() {
         "enough cells without a remainder: {even_split}"
     );
     assert!(exact >= 450, "{exact} of 500 match exactly");
+}
+
+/// The parameters NASLib's NAS-Bench-301 network has, which its zero-cost files publish
+/// (`params`, counted by tensorwatch: every parameter of every module that runs). That network
+/// is the `darts` space's (DARTS' NetworkCIFAR at C = 32 with 8 cells; its auxiliary head is
+/// an identity edge unless `prepare_evaluation` runs, so it has none) except for one thing:
+/// NASLib builds the cell ops' batch norms with `affine=False` (nasbench301/graph.py,
+/// `_set_ops`: the separable and dilated convolutions, and the factorized reduction of a
+/// stride-2 `skip_connect`), so they have no weight and bias. evonas builds them affine, as
+/// DARTS' evaluation network does: 2 C parameters more per such batch norm. The stem's, the
+/// cells' input preprocessing's and the classifier's parameters are the same in both.
+fn naslib_nb301_params(net: &Network) -> u64 {
+    // Cell op nodes are labelled `cellK:kind/bJ/P/op/...` by the NASNet decoder.
+    let in_cell_op = |label: &str| {
+        label
+            .split('/')
+            .nth(1)
+            .and_then(|s| s.strip_prefix('b'))
+            .is_some_and(|j| j.parse::<u32>().is_ok())
+    };
+    let affine_in_cell_ops: u64 = net
+        .nodes()
+        .iter()
+        .filter(|n| n.op == Op::BatchNorm { affine: true } && in_cell_op(&n.label))
+        .map(|n| 2 * u64::from(n.shape.channels))
+        .sum();
+    cost(net).params - affine_in_cell_ops
+}
+
+/// Three cells of NASLib's zero-cost NAS-Bench-301 file (its first three keys, the compact
+/// encoding as written there) with their published parameter counts; needs no data.
+#[test]
+fn darts_space_reads_naslib_nb301_cells_with_their_published_parameter_counts() {
+    let space = AnySpace::builtin("darts").unwrap();
+    for (key, published, evonas_params) in [
+        (
+            "[[(0, 0), (1, 5), (1, 1), (0, 1), (1, 3), (0, 3), (1, 3), (3, 2)], [(1, 0), (0, 2), (1, 3), (0, 3), (3, 0), (0, 1), (2, 0), (3, 6)]]",
+            856_298,
+            864_874,
+        ),
+        (
+            "[[(0, 5), (1, 0), (2, 1), (0, 2), (3, 2), (0, 3), (1, 0), (3, 5)], [(1, 1), (0, 2), (0, 5), (1, 0), (0, 6), (2, 2), (4, 6), (0, 0)]]",
+            673_834,
+            678_954,
+        ),
+    ] {
+        let net = space.decode(&space.parse(key).unwrap()).unwrap();
+        assert_eq!(cost(&net).params, evonas_params, "{key}");
+        // 8,576 = 67 x 128 and 5,120 = 40 x 128: the cell ops' batch-norm affine parameters.
+        assert_eq!(naslib_nb301_params(&net), published, "{key}");
+    }
+}
+
+/// Every one of the 725 cells of NASLib's zero-cost NAS-Bench-301 file reads in the `darts`
+/// space as written (the compact encoding), prints back to it, and has exactly the published
+/// parameter count under NASLib's convention (`naslib_nb301_params`).
+#[test]
+fn naslib_nb301_cells_parse_decode_and_match_published_parameter_counts() {
+    let Some(path) = shared_data("naslib_zc/zc_nasbench301.json") else {
+        return;
+    };
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cells = v["cifar10"].as_object().unwrap();
+    assert_eq!(cells.len(), 725);
+    let AnySpace::NasNet(darts) = AnySpace::builtin("darts").unwrap() else {
+        panic!("nasnet family");
+    };
+    let space = AnySpace::NasNet(darts.clone());
+    for (key, record) in cells {
+        let g = space.parse(key).unwrap();
+        let AnyGenotype::NasNet(cell) = &g else {
+            panic!("a nasnet genotype");
+        };
+        assert_eq!(&darts.compact(cell), key);
+        let net = space.decode(&g).unwrap();
+        let published = (record["params"]["score"].as_f64().unwrap() * 1e6).round() as u64;
+        assert_eq!(naslib_nb301_params(&net), published, "{key}");
+    }
+}
+
+/// DARTS' own result, `DARTS_V2` in its `genotypes.py`, pasted as written there: at DARTS'
+/// evaluation size (C = 36, 20 cells) it has the 3,349,342 parameters DARTS' `train.py` logs
+/// ("param size = 3.349342MB", which leaves the auxiliary head out), so the `darts` space
+/// builds DARTS' evaluation network exactly (batch norms affine).
+#[test]
+fn darts_v2_has_the_parameters_darts_reports() {
+    let darts_v2 = "Genotype(normal=[('sep_conv_3x3', 0), ('sep_conv_3x3', 1), ('sep_conv_3x3', 0), \
+        ('sep_conv_3x3', 1), ('sep_conv_3x3', 1), ('skip_connect', 0), ('skip_connect', 0), \
+        ('dil_conv_3x3', 2)], normal_concat=[2, 3, 4, 5], reduce=[('max_pool_3x3', 0), \
+        ('max_pool_3x3', 1), ('skip_connect', 2), ('max_pool_3x3', 1), ('max_pool_3x3', 0), \
+        ('skip_connect', 2), ('skip_connect', 2), ('max_pool_3x3', 1)], reduce_concat=[2, 3, 4, 5])";
+    let space = AnySpace::builtin("darts").unwrap().with_knobs(&Knobs {
+        channels: Some(36),
+        cells: Some(6),
+    });
+    let net = space.decode(&space.parse(darts_v2).unwrap()).unwrap();
+    assert_eq!(cost(&net).params, 3_349_342);
 }

@@ -23,6 +23,7 @@ pub mod nasnet;
 pub mod nb101;
 pub mod nb201;
 pub mod ops;
+pub mod pyliteral;
 
 use std::path::Path;
 
@@ -474,6 +475,8 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "fbnet-imagenet",
         include_str!("../../search_spaces/fbnet-imagenet.toml"),
     ),
+    // Last, so that tests drawing the other spaces' samples from one RNG draw what they did.
+    ("darts", include_str!("../../search_spaces/darts.toml")),
 ];
 
 #[derive(Deserialize)]

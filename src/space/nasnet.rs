@@ -7,12 +7,26 @@
 //!
 //! Notation (DARTS' `Genotype`, as JSON):
 //! `{"normal": [["sep_conv_3x3", 0], ["skip_connect", 1], ...], "normal_concat": [4, 5, 6],
-//!   "reduce": [...], "reduce_concat": [...]}`; the concat lists may be left out.
+//!   "reduce": [...], "reduce_concat": [...]}`; the concat lists may be left out. This is what
+//! evonas prints and documents store. Two more forms are read (see [`super::pyliteral`]), so
+//! genotypes from the literature and from benchmark files need no conversion:
+//! - DARTS' Python form, as in its `genotypes.py`: `Genotype(normal=[('sep_conv_3x3', 0), ...],
+//!   normal_concat=range(2, 6), reduce=[...], reduce_concat=range(2, 6))`;
+//! - the compact form of NASLib and BANANAS (NAS-Bench-301's encoding): `[[(0, 3), (1, 5), ...],
+//!   [...]]`, the normal then the reduction cell, each pair `(input, op index)` with the op
+//!   index into the space's `ops` list (the `darts` space lists them in NASLib's order, so
+//!   NAS-Bench-301 cells read as they are). [`NasNet::compact`] prints it.
 //!
 //! Skeleton (DARTS `NetworkCIFAR`): a 3x3 conv stem with `stem_multiplier * C` channels and
 //! batch norm; stages of N normal cells with reduction cells between them, channels doubling at
 //! each reduction; each cell first maps its two inputs to C channels (1x1 ReLU-Conv-BN, or
 //! factorized reduction after a reduction cell); global pooling and a linear classifier.
+//!
+//! `distinct_inputs = true` (the `darts` space) makes a block's two pairs read two different
+//! states, as DARTS' genotypes and NAS-Bench-301's cells do; block 0 then reads both cell
+//! inputs, so no part of any network is pruned, and parameter counts compare one to one with
+//! DARTS' (all batch norms affine) and, leaving out the cell ops' batch-norm affine parameters
+//! (NASLib builds those with `affine=False`), with NASLib's NAS-Bench-301 network.
 
 use rand::{Rng, RngCore};
 use serde::{Deserialize, Serialize};
@@ -95,6 +109,11 @@ pub struct Config {
     pub blocks: u32,
     /// Which block outputs form the cell output.
     pub concat: ConcatRule,
+    /// Whether a block's two pairs must read two different states (DARTS keeps, per node, the
+    /// strongest edges from two different predecessors; NAS-Bench-301 samples its cells so).
+    /// Every cell then reads both of its inputs, so nothing of a network is pruned.
+    #[serde(default)]
+    pub distinct_inputs: bool,
     /// Candidate ops.
     pub ops: Vec<OpDef>,
     /// Mutation weights.
@@ -144,6 +163,7 @@ pub struct NasNet {
     description: String,
     blocks: usize,
     concat: ConcatRule,
+    distinct_inputs: bool,
     ops: OpSet,
     mutation: MutationWeights,
     skeleton: Skeleton,
@@ -160,21 +180,41 @@ impl NasNet {
         self.blocks
     }
 
-    /// log10 of the number of genotypes: per cell, prod over blocks of ((2+b) * ops)^2.
+    /// log10 of the number of genotypes: per cell, the product over blocks of the ordered
+    /// input pairs ((2+b)^2, or (2+b)(1+b) when distinct) times ops^2.
     pub fn log10_size(&self) -> f64 {
         let ops = self.ops.len() as f64;
         let per_cell: f64 = (0..self.blocks)
-            .map(|b| 2.0 * ((2 + b) as f64 * ops).log10())
+            .map(|b| {
+                let states = (2 + b) as f64;
+                let pairs = if self.distinct_inputs {
+                    states * (states - 1.0)
+                } else {
+                    states * states
+                };
+                (pairs * ops * ops).log10()
+            })
             .sum();
         2.0 * per_cell
+    }
+
+    /// Whether a block's two pairs must read different states.
+    pub fn distinct_inputs(&self) -> bool {
+        self.distinct_inputs
     }
 
     fn sample_cell(&self, rng: &mut dyn RngCore) -> Cell {
         let blocks = (0..self.blocks)
             .map(|b| {
                 let states = u8::try_from(2 + b).expect("at most 34 states");
+                let first = rng.random_range(0..states);
+                let second = if self.distinct_inputs {
+                    pick_other(rng, states, first)
+                } else {
+                    rng.random_range(0..states)
+                };
                 Block {
-                    inputs: [rng.random_range(0..states), rng.random_range(0..states)],
+                    inputs: [first, second],
                     ops: [
                         rng.random_range(0..self.ops.count()),
                         rng.random_range(0..self.ops.count()),
@@ -210,13 +250,21 @@ impl NasNet {
         } else {
             &mut child.reduce
         };
-        let b = rng.random_range(0..cell.blocks.len());
+        // With distinct inputs, block 0 reads states 0 and 1 and cannot move another state;
+        // `from_config` ensures another block exists. (Drawing from 0 otherwise keeps the
+        // draws of spaces without the rule as they were.)
+        let lowest = usize::from(kind == Mutation::HiddenState && self.distinct_inputs);
+        let b = rng.random_range(lowest..cell.blocks.len());
         let pair = rng.random_range(0..2);
         let block = &mut cell.blocks[b];
         match kind {
             Mutation::HiddenState => {
                 let states = u8::try_from(2 + b).expect("at most 34 states");
-                block.inputs[pair] = pick_other(rng, states, block.inputs[pair]);
+                block.inputs[pair] = if self.distinct_inputs {
+                    pick_neither(rng, states, block.inputs)
+                } else {
+                    pick_other(rng, states, block.inputs[pair])
+                };
             }
             Mutation::Op => {
                 block.ops[pair] = pick_other(rng, self.ops.count(), block.ops[pair]);
@@ -271,6 +319,98 @@ impl NasNet {
         }
     }
 
+    /// The genotype as NASLib's compact form: `[[(input, op index), ...], [...]]`, the normal
+    /// then the reduction cell, two pairs per block (what [`SearchSpace::parse`] also reads).
+    pub fn compact(&self, g: &Genotype) -> String {
+        let cell = |c: &Cell| {
+            let pairs: Vec<String> = c
+                .blocks
+                .iter()
+                .flat_map(|b| (0..2).map(move |p| format!("({}, {})", b.inputs[p], b.ops[p])))
+                .collect();
+            format!("[{}]", pairs.join(", "))
+        };
+        format!("[{}, {}]", cell(&g.normal), cell(&g.reduce))
+    }
+
+    fn parse_error(&self, text: &str, message: String) -> SpaceError {
+        SpaceError::Parse {
+            space: self.name.clone(),
+            input: text.to_string(),
+            message,
+        }
+    }
+
+    /// An array is the compact form; anything else must be the notation's object.
+    fn read_value(&self, value: &serde_json::Value, text: &str) -> Result<Genotype, SpaceError> {
+        if let serde_json::Value::Array(cells) = value {
+            return self.read_compact(cells, text);
+        }
+        let n: Notation = serde_path_to_error::deserialize(value)
+            .map_err(|e| self.parse_error(text, format!("at `{}`: {}", e.path(), e.inner())))?;
+        self.read_notation(&n, text)
+    }
+
+    /// The compact form's two cells, each `(input, op index)` pairs.
+    fn read_compact(
+        &self,
+        cells: &[serde_json::Value],
+        text: &str,
+    ) -> Result<Genotype, SpaceError> {
+        let [normal, reduce] = cells else {
+            return Err(self.parse_error(text, format!(
+                "the compact form is [normal, reduce], two lists of (input, op index) pairs; found {} items",
+                cells.len()
+            )));
+        };
+        Ok(Genotype {
+            normal: self.read_compact_cell("normal", normal, text)?,
+            reduce: self.read_compact_cell("reduce", reduce, text)?,
+        })
+    }
+
+    /// One cell of the compact form: op indices become names, then the cell is read as the
+    /// notation's cells are (same checks, same messages).
+    fn read_compact_cell(
+        &self,
+        which: &str,
+        cell: &serde_json::Value,
+        text: &str,
+    ) -> Result<Cell, SpaceError> {
+        let err = |message: String| self.parse_error(text, message);
+        let pairs = cell.as_array().ok_or_else(|| {
+            err(format!(
+                "`{which}` must be a list of (input, op index) pairs, not {cell}"
+            ))
+        })?;
+        let mut named = Vec::with_capacity(pairs.len());
+        for (at, pair) in pairs.iter().enumerate() {
+            let numbers = pair.as_array().and_then(|p| match p[..] {
+                [ref i, ref o] => Some((i.as_u64()?, o.as_u64()?)),
+                _ => None,
+            });
+            let Some((input, op)) = numbers else {
+                return Err(err(format!(
+                    "`{which}[{at}]` must be a pair (input, op index) of integers, not {pair}"
+                )));
+            };
+            let Some(def) = usize::try_from(op)
+                .ok()
+                .and_then(|o| self.ops.defs().get(o))
+            else {
+                return Err(err(format!(
+                    "`{which}[{at}]`: op index {op} is out of range; this space's ops are 0 to {} ({})",
+                    self.ops.len() - 1,
+                    self.ops.names()
+                )));
+            };
+            // An input too large for u32 is out of range for every block: say so as for any.
+            let input = u32::try_from(input).unwrap_or(u32::MAX);
+            named.push((def.name.clone(), input));
+        }
+        self.parse_cell(which, &named, None, text)
+    }
+
     fn read_notation(&self, n: &Notation, text: &str) -> Result<Genotype, SpaceError> {
         let normal = self.parse_cell("normal", &n.normal, n.normal_concat.as_deref(), text)?;
         let reduce = self.parse_cell("reduce", &n.reduce, n.reduce_concat.as_deref(), text)?;
@@ -284,11 +424,7 @@ impl NasNet {
         concat: Option<&[u32]>,
         text: &str,
     ) -> Result<Cell, SpaceError> {
-        let err = |message: String| SpaceError::Parse {
-            space: self.name.clone(),
-            input: text.to_string(),
-            message,
-        };
+        let err = |message: String| self.parse_error(text, message);
         if pairs.len() != 2 * self.blocks {
             return Err(err(format!(
                 "`{which}` has {} pairs; expected {} (two per block)",
@@ -317,6 +453,14 @@ impl NasNet {
                     )));
                 }
                 block.inputs[p] = u8::try_from(*input).expect("checked above");
+            }
+            if self.distinct_inputs && block.inputs[0] == block.inputs[1] {
+                return Err(err(format!(
+                    "`{which}[{}]` and `{which}[{}]`: block {b} reads state {} twice; in this space a block's two inputs differ (DARTS keeps two different predecessors per node)",
+                    2 * b,
+                    2 * b + 1,
+                    block.inputs[0]
+                )));
             }
             blocks.push(block);
         }
@@ -399,16 +543,32 @@ impl NasNet {
         blocks::concat(b, &outs, &format!("{label}/output"))
     }
 
-    /// Whether a genotype fits this space (block count, state and op indices).
+    /// Whether a genotype fits this space (block count, state and op indices, distinct inputs
+    /// where the space asks for them).
     pub fn check(&self, g: &Genotype) -> bool {
         [&g.normal, &g.reduce].iter().all(|c| {
             c.blocks.len() == self.blocks
                 && c.blocks.iter().enumerate().all(|(k, blk)| {
                     blk.inputs.iter().all(|&i| usize::from(i) < 2 + k)
                         && blk.ops.iter().all(|&o| o < self.ops.count())
+                        && !(self.distinct_inputs && blk.inputs[0] == blk.inputs[1])
                 })
         })
     }
+}
+
+/// A uniformly random state in `0..states` that neither of two different `taken` states is
+/// (`states >= 3`): a new input for a block that must keep its two inputs different.
+fn pick_neither(rng: &mut dyn RngCore, states: u8, taken: [u8; 2]) -> u8 {
+    let (lo, hi) = (taken[0].min(taken[1]), taken[0].max(taken[1]));
+    let mut r = rng.random_range(0..states - 2);
+    if r >= lo {
+        r += 1;
+    }
+    if r >= hi {
+        r += 1;
+    }
+    r
 }
 
 impl SearchSpace for NasNet {
@@ -422,6 +582,12 @@ impl SearchSpace for NasNet {
             return Err(SpaceFileError::invalid(
                 "blocks",
                 format!("must be between 1 and 32, got {}", c.blocks),
+            ));
+        }
+        if c.distinct_inputs && c.blocks < 2 {
+            return Err(SpaceFileError::invalid(
+                "distinct_inputs",
+                "needs blocks >= 2 (block 0 can only read states 0 and 1, so a single block could never change its inputs)",
             ));
         }
         let m = c.mutation;
@@ -457,6 +623,7 @@ impl SearchSpace for NasNet {
             description: c.description,
             blocks: c.blocks as usize,
             concat: c.concat,
+            distinct_inputs: c.distinct_inputs,
             ops: OpSet::new(c.ops)?,
             mutation: c.mutation,
             skeleton: c.skeleton,
@@ -586,22 +753,20 @@ impl SearchSpace for NasNet {
         Ok(b.finish(out)?)
     }
 
-    /// Parses the JSON notation.
+    /// Parses the JSON notation, DARTS' Python `Genotype(..)` or the compact form.
     fn parse(&self, text: &str) -> Result<Genotype, SpaceError> {
-        let n: Notation = super::parse_json_named(text, &self.name)?;
-        self.read_notation(&n, text)
+        if text.trim_start().starts_with('{') {
+            let n: Notation = super::parse_json_named(text, &self.name)?;
+            return self.read_notation(&n, text);
+        }
+        let value =
+            super::pyliteral::parse(text).map_err(|e| self.parse_error(text, e.to_string()))?;
+        self.read_value(&value, text)
     }
 
-    /// Parses the notation from a JSON value.
+    /// Parses the notation (or the compact form, an array) from a JSON value.
     fn parse_value(&self, value: &serde_json::Value) -> Result<Genotype, SpaceError> {
-        let text = value.to_string();
-        let n: Notation =
-            serde_path_to_error::deserialize(value).map_err(|e| SpaceError::Parse {
-                space: self.name.clone(),
-                input: text.clone(),
-                message: format!("at `{}`: {}", e.path(), e.inner()),
-            })?;
-        self.read_notation(&n, &text)
+        self.read_value(value, &value.to_string())
     }
 
     /// Prints the notation as one-line JSON.
