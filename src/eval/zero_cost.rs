@@ -944,6 +944,7 @@ mod tests {
             batch_size: 8,
             seed: 0,
             threads: 1,
+            backend: BackendKind::BurnFlex,
         }
     }
 
