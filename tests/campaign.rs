@@ -76,7 +76,7 @@ pub(crate) fn outcome(v: &serde_json::Value) -> serde_json::Value {
 }
 
 /// `evonas search --config CFG --store STORE -q`.
-fn search(cfg: &Path, store: &Path) -> Run {
+pub(crate) fn search(cfg: &Path, store: &Path) -> Run {
     evonas(
         &[
             "search",

@@ -8,8 +8,8 @@ use std::path::Path;
 use evonas::store::campaign::{Event, Source};
 use evonas::store::Store;
 
-use crate::campaign::{kill_and_resume_config, status};
-use crate::util::{evonas, tempdir, write};
+use crate::campaign::{kill_and_resume_config, search, status};
+use crate::util::{tempdir, write};
 
 /// A mock campaign of strategy `strategy` (TOML lines) with `extra` sections appended.
 fn mock(name: &str, strategy: &str, budget: &str, extra: &str) -> String {
@@ -24,18 +24,7 @@ fn run(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempdir();
     let cfg = write(&dir, "c.toml", text);
     let store = dir.path().join("store");
-    evonas(
-        &[
-            "search",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--store",
-            store.to_str().unwrap(),
-            "-q",
-        ],
-        None,
-    )
-    .ok();
+    search(&cfg, &store).ok();
     (dir, store)
 }
 
@@ -237,28 +226,17 @@ fn zero_cost_warm_up_starts_evolution_from_the_best_of_the_pool() {
 fn warm_start_proposes_the_best_functions_the_cache_holds_first() {
     let dir = tempdir();
     let store = dir.path().join("store");
-    let search = |name: &str, text: &str| {
+    let campaign = |name: &str, text: &str| {
         let cfg = write(&dir, &format!("{name}.toml"), text);
-        evonas(
-            &[
-                "search",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--store",
-                store.to_str().unwrap(),
-                "-q",
-            ],
-            None,
-        )
-        .ok();
+        search(&cfg, &store).ok();
     };
     let rea = "kind = \"regularized-evolution\"\npopulation = 5\nsample = 2";
-    search("first", &mock("first", rea, "evaluations = 60", ""));
+    campaign("first", &mock("first", rea, "evaluations = 60", ""));
     let first = journal(&store, "first");
     let mut fits: Vec<f64> = by_proposal(&first).values().filter_map(|p| p.1).collect();
     fits.sort_by(|a, b| b.total_cmp(a));
     fits.dedup();
-    search(
+    campaign(
         "warm",
         &mock(
             "warm",
@@ -286,7 +264,7 @@ fn warm_start_proposes_the_best_functions_the_cache_holds_first() {
     assert_eq!(v["best"]["fitness"].as_f64().unwrap(), fits[0]);
     // A warm start that finds nothing in the cache (another mock seed, another protocol)
     // starts at random like a cold one.
-    search(
+    campaign(
         "other",
         &mock(
             "other",
@@ -331,18 +309,7 @@ fn bad_multi_fidelity_configs_are_refused_naming_the_key() {
     let dir = tempdir();
     let refused = |text: &str, needle: &str| {
         let cfg = write(&dir, "bad.toml", text);
-        let store = dir.path().join("store");
-        let err = evonas(
-            &[
-                "search",
-                "--config",
-                cfg.to_str().unwrap(),
-                "--store",
-                store.to_str().unwrap(),
-            ],
-            None,
-        )
-        .fails();
+        let err = search(&cfg, &dir.path().join("store")).fails();
         assert!(err.contains(needle), "wanted {needle:?} in: {err}");
     };
     let hb = "kind = \"hyperband\"\nmin_epochs = 1\nmax_epochs = 27";

@@ -440,14 +440,11 @@ mod tests {
         assert_eq!(store.campaign("c").expect("read"), Some(header));
     }
 
-    #[test]
-    fn a_budget_reached_mid_round_commits_no_further_candidate() {
+    /// The test round committed under `budget` by a campaign `elapsed` seconds old, with a
+    /// fresh header and a random strategy.
+    fn commit_under(budget: BudgetConfig, elapsed: f64) -> (CampaignHeader, Committed) {
         let (space, inflight, results) = round();
         let mut header = CampaignHeader::new("c", "", serde_json::Value::Null, 0);
-        let budget = BudgetConfig {
-            proposals: Some(1),
-            ..BudgetConfig::default()
-        };
         let searcher = Searcher {
             strategy: &mut RandomSearch,
             seen: &mut HashSet::new(),
@@ -455,11 +452,21 @@ mod tests {
         let round = Round {
             space: &space,
             budget: &budget,
-            elapsed: 0.0,
+            elapsed,
             fidelity: &Fidelity::Full,
         };
         let committed =
             commit_round(&mut header, searcher, &round, &inflight, &results).expect("commits");
+        (header, committed)
+    }
+
+    #[test]
+    fn a_budget_reached_mid_round_commits_no_further_candidate() {
+        let budget = BudgetConfig {
+            proposals: Some(1),
+            ..BudgetConfig::default()
+        };
+        let (header, committed) = commit_under(budget, 0.0);
         assert_eq!(committed.events.len(), 2, "{:?}", committed.events);
         assert!(matches!(committed.events[0], Event::Evaluated { .. }));
         assert_eq!(
@@ -474,26 +481,13 @@ mod tests {
 
     #[test]
     fn a_wall_time_budget_spent_during_a_round_still_commits_the_round() {
-        let (space, inflight, results) = round();
-        let mut header = CampaignHeader::new("c", "", serde_json::Value::Null, 0);
+        // The round's evaluations took the campaign past its wall budget: what they found is
+        // committed, then the campaign ends.
         let budget = BudgetConfig {
             wall_seconds: Some(10.0),
             ..BudgetConfig::default()
         };
-        let searcher = Searcher {
-            strategy: &mut RandomSearch,
-            seen: &mut HashSet::new(),
-        };
-        // The round's evaluations took the campaign past its wall budget: what they found is
-        // committed, then the campaign ends.
-        let round = Round {
-            space: &space,
-            budget: &budget,
-            elapsed: 25.0,
-            fidelity: &Fidelity::Full,
-        };
-        let committed =
-            commit_round(&mut header, searcher, &round, &inflight, &results).expect("commits");
+        let (header, committed) = commit_under(budget, 25.0);
         assert_eq!(header.counters.proposals, 3);
         assert_eq!(committed.end, Some(FinishReason::WallSeconds(10.0)));
         assert!(header.best.is_some());
