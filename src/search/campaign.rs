@@ -1195,20 +1195,30 @@ fn warm_start(
     hash_version: u32,
     population: usize,
 ) -> Result<Vec<Member>, SearchError> {
-    let mut found = Vec::new();
-    for entry in store.cache_entries()? {
-        let r = &entry.record;
-        if entry.key.protocol != protocol
-            || entry.key.hash.version() != hash_version
-            || r.space != space.name()
-        {
-            continue;
+    // Cheap filters first; only the fittest are decoded and hashed, until P check out (a big
+    // cache holds many records of the protocol).
+    let mut candidates: Vec<(f64, crate::store::cache::Entry)> = store
+        .cache_entries()?
+        .into_iter()
+        .filter(|e| {
+            e.key.protocol == protocol
+                && e.key.hash.version() == hash_version
+                && e.record.space == space.name()
+                && e.record.failure.is_none()
+        })
+        .filter_map(|e| Some((e.record.fitness?, e)))
+        .collect();
+    candidates.sort_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| a.1.key.to_bytes().cmp(&b.1.key.to_bytes()))
+    });
+    let mut members = Vec::with_capacity(population);
+    for (fitness, entry) in candidates {
+        if members.len() == population {
+            break;
         }
-        let (Some(fitness), None) = (r.fitness, &r.failure) else {
-            continue;
-        };
         // A record of another width or input decodes to another network: not this function.
-        let Ok(genotype) = space.parse(&r.genotype) else {
+        let Ok(genotype) = space.parse(&entry.record.genotype) else {
             continue;
         };
         let Ok(network) = space.decode(&genotype) else {
@@ -1217,19 +1227,11 @@ fn warm_start(
         if FunctionalHash::of_version(&network, hash_version).ok() != Some(entry.key.hash) {
             continue;
         }
-        found.push((fitness, entry.key, space.to_value(&genotype)?));
-    }
-    found.sort_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then_with(|| a.1.to_bytes().cmp(&b.1.to_bytes()))
-    });
-    Ok(found
-        .into_iter()
-        .take(population)
-        .map(|(fitness, key, genotype)| Member {
-            genotype,
-            hash: key.hash,
+        members.push(Member {
+            genotype: space.to_value(&genotype)?,
+            hash: entry.key.hash,
             fitness,
-        })
-        .collect())
+        });
+    }
+    Ok(members)
 }
