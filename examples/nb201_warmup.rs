@@ -163,9 +163,7 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let curves: Vec<Vec<(f64, f64)>> = results
         .iter()
         .map(|runs| {
-            (0..GRID)
-                .map(|i| mean_ci(&runs.iter().map(|r| r.curve[i]).collect::<Vec<_>>()))
-                .collect()
+            support::mean_curve(&runs.iter().map(|r| r.curve.as_slice()).collect::<Vec<_>>())
         })
         .collect();
     let target = curves[0][GRID - 1].0;

@@ -92,3 +92,11 @@ pub fn mean_ci(xs: &[f64]) -> (f64, f64) {
     let var = xs.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
     (m, 1.96 * (var / n).sqrt())
 }
+
+/// Mean and 95% interval at each point of the runs' curves (all of one length).
+pub fn mean_curve(curves: &[&[f64]]) -> Vec<(f64, f64)> {
+    let len = curves.first().map_or(0, |c| c.len());
+    (0..len)
+        .map(|i| mean_ci(&curves.iter().map(|c| c[i]).collect::<Vec<_>>()))
+        .collect()
+}
