@@ -96,19 +96,9 @@ pub fn commit_round(
         wall_seconds: None,
         ..round.budget.clone()
     };
-    let reached_mid = |h: &CampaignHeader| {
+    let reached = |budget: &BudgetConfig, h: &CampaignHeader| {
         budget::reached(
-            &mid_round,
-            Spent {
-                counters: &h.counters,
-                simulated_seconds: h.simulated_seconds,
-                elapsed_seconds: round.elapsed,
-            },
-        )
-    };
-    let reached = |h: &CampaignHeader| {
-        budget::reached(
-            round.budget,
+            budget,
             Spent {
                 counters: &h.counters,
                 simulated_seconds: h.simulated_seconds,
@@ -119,7 +109,7 @@ pub fn commit_round(
     let mut events = Vec::new();
     let mut end = None;
     for (cand, answered) in inflight.candidates.iter().zip(results) {
-        if let Some(reason) = reached_mid(header) {
+        if let Some(reason) = reached(&mid_round, header) {
             end = Some(reason);
             break;
         }
@@ -236,7 +226,7 @@ pub fn commit_round(
         }
     }
     if end.is_none() {
-        end = reached(header);
+        end = reached(round.budget, header);
     }
     header.counters.rounds += 1;
     header.round += 1;
