@@ -10,14 +10,7 @@
 # independent). Results: results/<campaign>.json (retraining) and results/table.md.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-data="${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
-if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "Fashion-MNIST not found in $data; install it with: sudo apt-get install dataset-fashion-mnist" >&2
-  exit 1
-fi
-cargo build --release --manifest-path "$root/Cargo.toml"
-evonas="${EVONAS:-$root/target/release/evonas}"
+source "$here/common.sh"
 work="${WORK:-$here/work}"
 mkdir -p "$here/results" "$work"
 retrain_epochs="${RETRAIN_EPOCHS:-2}"

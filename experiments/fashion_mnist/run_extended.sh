@@ -1,30 +1,26 @@
 #!/usr/bin/env bash
 # Extended Fashion-MNIST comparison at equal wall time: regularized evolution, random search,
-# Hyperband, and regularized evolution with a NASWOT screen (configs in extended/), 3 seeds,
-# 240 wall seconds of search each; the best architecture of every campaign is then retrained
-# longer on more images and scored on the 10,000 held-out test images.
+# Hyperband, and regularized evolution with a NASWOT or a FLOPs screen (configs in extended/),
+# 3 seeds, 240 wall seconds of search each; the best architecture of every campaign is then
+# retrained longer on more images and scored on the 10,000 held-out test images.
 #
 #   apt-get install dataset-fashion-mnist   # files in /usr/share/datasets/fashion-mnist
-#   bash experiments/fashion_mnist/run_extended.sh   # about 60 minutes on 2 cores
+#   bash experiments/fashion_mnist/run_extended.sh   # about 75 minutes on 2 cores
+#   OUT=experiments/fashion_mnist/results/extended-flops METHODS="random flops" \
+#     bash experiments/fashion_mnist/run_extended.sh
 #
 # Campaigns of one seed run back to back, method after method, so background load on the
-# machine hits every method alike. Results: results/extended/ (status and retraining JSON per
-# campaign, table.md).
+# machine hits every method alike. Environment: METHODS and SEEDS (which campaigns), OUT (the
+# results folder, default results/extended/: status and retraining JSON per campaign,
+# table.md), WORK (the stores), EVONAS (a prebuilt binary; otherwise a release build).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/../.." && pwd)"
-data="${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}"
-if [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "Fashion-MNIST not found in $data; install it with: apt-get install dataset-fashion-mnist" >&2
-  exit 1
-fi
-cargo build --release --manifest-path "$root/Cargo.toml"
-evonas="${EVONAS:-$root/target/release/evonas}"
+source "$here/common.sh"
 work="${WORK:-$here/work-extended}"
-out="$here/results/extended"
+out="${OUT:-$here/results/extended}"
 mkdir -p "$out" "$work"
 seeds="${SEEDS:-0 1 2}"
-methods="${METHODS:-rea random hyperband screened}"
+methods="${METHODS:-rea random hyperband screened flops}"
 for seed in $seeds; do
   for method in $methods; do
     name="fmx-$method-$seed"

@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 results = Path(sys.argv[1])
-methods = ("rea", "random", "hyperband", "screened")
+methods = ("rea", "random", "hyperband", "screened", "flops")
 rows, summary = [], {}
 for path in sorted(results.glob("fmx-*.status.json")):
     name = path.name[: -len(".status.json")]
