@@ -9,7 +9,8 @@
 #   ARCHS: the first CELLS cells of the file, in file order, in SPACE's notation, one per line;
 #   OUT: results folder (scores_PROXY.json, table.md); PROXIES: comma-separated.
 # Environment: EVONAS_BIN (default: target/release/evonas, built first), EVONAS_SHARED_DATA,
-# BATCH (images in the batch, default 64).
+# BATCH (images in the batch, default 64), BACKEND (the proxies' backend, default burn-flex;
+# tch needs EVONAS_BIN built with `scripts/libtorch.sh build --release`).
 # Needs python3 with scipy. The batch: BATCH images of CIFAR-10's training set
 # (cifar10/kaggle_train_first200.bin in the shared data), the same for every cell.
 set -euo pipefail
@@ -34,6 +35,7 @@ data = "cifar10"
 path = "$data/cifar10"
 train_files = ["kaggle_train_first200.bin"]
 batch_size = $batch
+${BACKEND:+backend = \"$BACKEND\"}
 TOML
   # The reference side is irrelevant here (params: instant); the statistics against the
   # file's accuracies are computed below. Scores go through a store of their own.

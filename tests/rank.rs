@@ -1,12 +1,6 @@
 //! `evonas rank`: two evaluators on the same architectures, through the cache.
 
-use crate::util::{evonas, shared_data, tempdir, write};
-
-fn rank_json(args: &[&str]) -> serde_json::Value {
-    let mut all = vec!["rank", "--json", "-q"];
-    all.extend_from_slice(args);
-    serde_json::from_str(&evonas(&all, None).ok()).unwrap()
-}
+use crate::util::{evonas, rank_json, shared_data, tempdir, write};
 
 #[test]
 fn an_evaluator_against_itself_agrees_perfectly_and_the_cache_answers_the_second_run() {
@@ -14,21 +8,8 @@ fn an_evaluator_against_itself_agrees_perfectly_and_the_cache_answers_the_second
     let a = write(&dir, "a.toml", "[evaluator]\nkind = \"mock\"\nseed = 4\n");
     let b = write(&dir, "b.toml", "[evaluator]\nkind = \"mock\"\nseed = 4\n");
     let store = dir.path().join("s");
-    let args = [
-        "--reference",
-        a.to_str().unwrap(),
-        "--candidate",
-        b.to_str().unwrap(),
-        "--sample",
-        "40",
-        "--seed",
-        "3",
-        "--top-k",
-        "5,10",
-        "--store",
-        store.to_str().unwrap(),
-    ];
-    let v = rank_json(&args);
+    let args = ["--sample", "40", "--seed", "3", "--top-k", "5,10"];
+    let v = rank_json(&a, &b, &store, &args);
     let ag = &v["agreement"];
     assert_eq!(v["architectures"], 40);
     assert_eq!(ag["both"], 40);
@@ -41,7 +22,7 @@ fn an_evaluator_against_itself_agrees_perfectly_and_the_cache_answers_the_second
     assert_eq!(v["reference"]["fingerprint"], v["candidate"]["fingerprint"]);
     assert_eq!(v["candidate"]["evaluated"], 0);
     // A second run evaluates nothing.
-    let again = rank_json(&args);
+    let again = rank_json(&a, &b, &store, &args);
     assert_eq!(again["reference"]["evaluated"], 0);
     assert_eq!(again["reference"]["cached"], 40);
     assert_eq!(again["agreement"], v["agreement"]);
@@ -57,18 +38,7 @@ fn statistics_are_over_the_pairs_both_scored_and_match_the_listed_scores() {
         "[evaluator]\nkind = \"mock\"\nseed = 2\nfail_fraction = 0.3\n",
     );
     let store = dir.path().join("s");
-    let v = rank_json(&[
-        "--reference",
-        a.to_str().unwrap(),
-        "--candidate",
-        b.to_str().unwrap(),
-        "--sample",
-        "60",
-        "--seed",
-        "8",
-        "--store",
-        store.to_str().unwrap(),
-    ]);
+    let v = rank_json(&a, &b, &store, &["--sample", "60", "--seed", "8"]);
     let scores = v["scores"].as_array().unwrap();
     let (x, y): (Vec<f64>, Vec<f64>) = scores
         .iter()

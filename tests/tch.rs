@@ -12,7 +12,7 @@ use evonas::ir::Network;
 use evonas::space::{AnySpace, Knobs, BUILTIN};
 use rand::SeedableRng;
 
-use crate::util::{evonas, tempdir, write};
+use crate::util::{evonas, rank_json, tempdir, write};
 
 const SGD: OptimizerSpec = OptimizerSpec::Sgd {
     momentum: 0.9,
@@ -443,26 +443,7 @@ fn zero_cost_proxies_score_alike_on_tch_and_burn_flex() {
         };
         let flex = write(&dir, "flex.toml", &toml("burn-flex"));
         let torch = write(&dir, "tch.toml", &toml("tch"));
-        let out = evonas(
-            &[
-                "rank",
-                "--reference",
-                flex.to_str().unwrap(),
-                "--candidate",
-                torch.to_str().unwrap(),
-                "--sample",
-                "6",
-                "--seed",
-                "4",
-                "--json",
-                "-q",
-                "--store",
-                store.to_str().unwrap(),
-            ],
-            None,
-        )
-        .ok();
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let v = rank_json(&flex, &torch, &store, &["--sample", "6", "--seed", "4"]);
         assert_eq!(v["candidate"]["protocol"]["backend"], "tch", "{proxy}");
         for s in v["scores"].as_array().unwrap() {
             let a = s["reference"]["fitness"].as_f64().unwrap();

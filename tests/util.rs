@@ -2,7 +2,7 @@
 //! locating the reference data in `../shared/data`.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The result of one run of the `evonas` binary.
@@ -70,6 +70,31 @@ pub fn evonas(args: &[&str], stdin: Option<&str>) -> Run {
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     }
+}
+
+/// `evonas rank --json -q` of the evaluator files `reference` and `candidate` through the
+/// store `store`; `more` selects the architectures (`["--sample", "6", "--seed", "2"]` or
+/// `["--archs", FILE]`) and adds any other flags. Asserts success, returns the parsed report.
+pub fn rank_json(
+    reference: &Path,
+    candidate: &Path,
+    store: &Path,
+    more: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        "rank",
+        "--json",
+        "-q",
+        "--reference",
+        reference.to_str().expect("a UTF-8 temp path"),
+        "--candidate",
+        candidate.to_str().expect("a UTF-8 temp path"),
+        "--store",
+        store.to_str().expect("a UTF-8 temp path"),
+    ];
+    args.extend_from_slice(more);
+    let out = evonas(&args, None).ok();
+    serde_json::from_str(&out).expect("rank --json prints one JSON object")
 }
 
 /// A temporary directory for one test.

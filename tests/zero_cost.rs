@@ -1,6 +1,6 @@
 //! `[evaluator] kind = "zero-cost"`: training-free proxies through the training backend.
 
-use crate::util::{evonas, shared_data, tempdir, write};
+use crate::util::{evonas, rank_json, shared_data, tempdir, write};
 
 fn proxy_toml(proxy: &str) -> String {
     format!(
@@ -28,26 +28,7 @@ fn every_proxy_scores_deterministically_through_the_cache() {
         let cand = write(&dir, &format!("{proxy}.toml"), &proxy_toml(proxy));
         let reference = write(&dir, "params.toml", &proxy_toml("params"));
         let run = || -> serde_json::Value {
-            let out = evonas(
-                &[
-                    "rank",
-                    "--reference",
-                    reference.to_str().unwrap(),
-                    "--candidate",
-                    cand.to_str().unwrap(),
-                    "--sample",
-                    "6",
-                    "--seed",
-                    "2",
-                    "--json",
-                    "-q",
-                    "--store",
-                    store.to_str().unwrap(),
-                ],
-                None,
-            )
-            .ok();
-            serde_json::from_str(&out).unwrap()
+            rank_json(&reference, &cand, &store, &["--sample", "6", "--seed", "2"])
         };
         let v = run();
         assert_eq!(v["candidate"]["fidelity"]["name"], proxy, "{v}");
@@ -93,24 +74,12 @@ fn params_and_flops_are_the_cost_model_in_millions() {
         "f.toml",
         "[evaluator]\nkind = \"zero-cost\"\nproxy = \"flops\"\n",
     );
-    let out = evonas(
-        &[
-            "rank",
-            "--reference",
-            p.to_str().unwrap(),
-            "--candidate",
-            f.to_str().unwrap(),
-            "--archs",
-            archs.to_str().unwrap(),
-            "--json",
-            "-q",
-            "--store",
-            dir.path().join("s").to_str().unwrap(),
-        ],
-        None,
-    )
-    .ok();
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = rank_json(
+        &p,
+        &f,
+        &dir.path().join("s"),
+        &["--archs", archs.to_str().unwrap()],
+    );
     let s = &v["scores"][0];
     assert_eq!(
         s["reference"]["fitness"].as_f64().unwrap(),
@@ -234,26 +203,12 @@ fn nwot_agrees_with_the_nb201_table_on_cifar10() {
             cifar.display()
         ),
     );
-    let out = evonas(
-        &[
-            "rank",
-            "--reference",
-            reference.to_str().unwrap(),
-            "--candidate",
-            nwot.to_str().unwrap(),
-            "--sample",
-            "16",
-            "--seed",
-            "5",
-            "--json",
-            "-q",
-            "--store",
-            dir.path().join("s").to_str().unwrap(),
-        ],
-        None,
-    )
-    .ok();
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = rank_json(
+        &reference,
+        &nwot,
+        &dir.path().join("s"),
+        &["--sample", "16", "--seed", "5"],
+    );
     let rho = v["agreement"]["spearman"].as_f64().unwrap();
     assert!(rho > 0.3, "Spearman {rho}: {}", v["agreement"]);
 }
@@ -272,24 +227,12 @@ fn a_network_ignoring_its_input_gets_the_degenerate_scores() {
     let reference = write(&dir, "params.toml", &proxy_toml("params"));
     for (proxy, want) in [("jacov", -1e8), ("zen", -1e8), ("synflow", 0.0)] {
         let cand = write(&dir, &format!("{proxy}.toml"), &proxy_toml(proxy));
-        let out = evonas(
-            &[
-                "rank",
-                "--reference",
-                reference.to_str().unwrap(),
-                "--candidate",
-                cand.to_str().unwrap(),
-                "--archs",
-                archs.to_str().unwrap(),
-                "--json",
-                "-q",
-                "--store",
-                dir.path().join("s").to_str().unwrap(),
-            ],
-            None,
-        )
-        .ok();
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let v = rank_json(
+            &reference,
+            &cand,
+            &dir.path().join("s"),
+            &["--archs", archs.to_str().unwrap()],
+        );
         for s in v["scores"].as_array().unwrap() {
             assert_eq!(
                 s["candidate"]["fitness"].as_f64(),
